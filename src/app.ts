@@ -1,0 +1,140 @@
+/**
+ * Builds a Keel server from options: the owner store, health monitor, database, HTTP server and
+ * every subsystem. `close()` is the graceful shutdown: stop accepting, tell clients, run shutdown
+ * hooks, dispose everything — bounded by `shutdownTimeoutMs`.
+ */
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { KeelOptions } from './config/options.ts';
+import type { KeelContext, ShutdownHook, Subsystem } from './context.ts';
+import { systemClock, type Clock } from './core/clock.ts';
+import { DisposableStore, toDisposable } from './core/lifecycle.ts';
+import { SlotLimiter } from './core/slot-limiter.ts';
+import { Auth, loadOrCreateToken } from './http/auth.ts';
+import { createHttpServer } from './http/server.ts';
+import { registerUi } from './http/ui.ts';
+import { AuditLog } from './observe/audit-log.ts';
+import { registerDebugRoutes } from './observe/debug-routes.ts';
+import { HealthMonitor, type MemoryReading } from './observe/health-monitor.ts';
+import { registerLive } from './observe/live.ts';
+import { budgetReport } from './observe/memory-report.ts';
+import { ObserveRegistry } from './observe/registry.ts';
+import { openDatabase } from './store/db.ts';
+
+/** Feature subsystems, registered in order. Later issues add theirs here. */
+const SUBSYSTEMS: Subsystem[] = [registerLive];
+
+export interface KeelDeps {
+  clock?: Clock;
+  log?: Logger;
+  readMemory?: () => MemoryReading;
+  /** Extra subsystems (tests). */
+  subsystems?: Subsystem[];
+}
+
+export interface Keel {
+  readonly app: FastifyInstance;
+  readonly ctx: KeelContext;
+  /** Starts listening; resolves to the base URL (without token). */
+  listen(): Promise<string>;
+  /** The URL to open in a browser, with the token. */
+  readonly startUrl: string;
+  readonly port: number;
+  close(reason?: string): Promise<void>;
+}
+
+export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Promise<Keel> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? pino({ level: options.logLevel, base: undefined });
+  const owner = new DisposableStore();
+  const shutdownHooks: ShutdownHook[] = [];
+
+  const db = openDatabase(options.dataDir);
+  owner.add(toDisposable(() => db.close()));
+  const auth = new Auth(loadOrCreateToken(options.dataDir, options.token));
+  const audit = new AuditLog(options.auditLogEntries, clock);
+  const observe = new ObserveRegistry();
+  const httpConnections = new SlotLimiter('http_connections', options.maxHttpConnections, { option: '--max-http-connections' });
+  observe.addConnections(httpConnections);
+
+  const health = owner.add(
+    new HealthMonitor({
+      sampleMs: options.healthSampleMs,
+      historySamples: options.healthHistorySamples,
+      logMs: options.healthLogMs,
+      warnMb: options.memoryWarnMb,
+      criticalMb: options.memoryCriticalMb,
+      trimCooldownMs: options.trimCooldownMs,
+      clock,
+      readMemory: deps.readMemory,
+      connectionCount: () => observe.connections().reduce((n, c) => (c.name === 'http_connections' ? n : n + c.count()), 0),
+      log,
+      audit,
+    }),
+  );
+  observe.addBudget('health', options.healthHistorySamples * 160 + options.auditLogEntries * 700, 'history samples × 160 B + audit records × 700 B');
+  observe.addBudget('http', options.maxHttpConnections * (options.maxBodyBytes + 64 * 1024), 'max HTTP connections × (max body + 64 KiB socket buffers)');
+
+  const ctx: KeelContext = {
+    options,
+    clock,
+    log,
+    owner,
+    health,
+    audit,
+    observe,
+    db,
+    auth,
+    onShutdown: (hook) => void shutdownHooks.push(hook),
+  };
+
+  const app = await createHttpServer({ options, log, auth, connections: httpConnections });
+  registerDebugRoutes(app, ctx);
+  await registerUi(app, auth);
+  for (const sub of [...SUBSYSTEMS, ...(deps.subsystems ?? [])]) await sub(app, ctx);
+  await app.ready();
+
+  let port = options.port;
+  let closing: Promise<void> | undefined;
+  const keel: Keel = {
+    app,
+    ctx,
+    get port() {
+      return port;
+    },
+    get startUrl() {
+      return `${baseUrl(options.host, port)}/?token=${auth.token}`;
+    },
+    async listen() {
+      await app.listen({ port: options.port, host: options.host });
+      const addr = app.server.address();
+      if (addr && typeof addr === 'object') port = addr.port;
+      return baseUrl(options.host, port);
+    },
+    close(reason = 'shutdown') {
+      closing ??= (async () => {
+        for (const hook of shutdownHooks) {
+          try {
+            await hook(reason);
+          } catch (err) {
+            log.error({ err }, 'shutdown hook failed');
+          }
+        }
+        try {
+          await app.close();
+        } finally {
+          owner.dispose();
+        }
+      })();
+      return closing;
+    },
+  };
+  return keel;
+}
+
+function baseUrl(host: string, port: number): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+export { budgetReport };

@@ -1,0 +1,203 @@
+/**
+ * Every option Keel has, in one list: flags (`--max-body-bytes`), environment variables
+ * (`KEEL_MAX_BODY_BYTES`), config-file keys (`maxBodyBytes`), `keel --help` and the README table
+ * are derived from it. A limit's `atLimit` says what happens when it is reached.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { int, list, oneOf, str, type Spec } from './spec.ts';
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+
+function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || path.join(os.homedir(), '.local', 'share');
+  return path.join(base, 'keel');
+}
+
+export const optionSpecs = {
+  // --- server -------------------------------------------------------------------------------
+  port: int({
+    group: 'server',
+    default: 7717,
+    min: 0,
+    max: 65535,
+    help: 'TCP port to listen on (0 picks a free one). 7681 is left to ttyd.',
+  }),
+  host: str({
+    group: 'server',
+    default: '127.0.0.1',
+    help: 'Address to bind. Anything other than loopback exposes shells to the network: use it only behind TLS and a firewall.',
+    allowed: 'an IP address or host name',
+    maxLength: 255,
+  }),
+  dataDir: str({
+    group: 'server',
+    default: defaultDataDir(),
+    help: 'Directory for the SQLite database, the access token and heap snapshots.',
+    allowed: 'a directory path',
+  }),
+  token: str({
+    group: 'server',
+    default: '',
+    help: 'Access token. Empty: a random one is generated on first start and kept in <data-dir>/token.',
+    allowed: 'at least 16 characters of [A-Za-z0-9_-], or empty',
+    pattern: /^(|[A-Za-z0-9_-]{16,256})$/,
+  }),
+  allowedHosts: list({
+    group: 'server',
+    default: [],
+    help: 'Extra Host names accepted (DNS-rebinding guard). Loopback names and the bound address are always accepted.',
+  }),
+  allowedOrigins: list({
+    group: 'server',
+    default: [],
+    help: 'Extra Origins (e.g. https://keel.example.com) accepted on WebSocket upgrades and state-changing requests, besides the page’s own.',
+  }),
+  logLevel: oneOf({
+    group: 'server',
+    default: 'info',
+    values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+    help: 'Log level (logs are JSON lines on stdout, pino).',
+  }),
+  shutdownTimeoutMs: int({
+    group: 'server',
+    default: 10_000,
+    min: 100,
+    max: 60_000,
+    unit: 'ms',
+    help: 'How long a graceful shutdown may take before Keel exits anyway.',
+    atLimit: 'Remaining connections are destroyed and the process exits with code 1; process groups of terminals are still sent SIGKILL.',
+  }),
+
+  // --- HTTP and WebSocket limits --------------------------------------------------------------
+  maxBodyBytes: int({
+    group: 'http',
+    default: 256 * KiB,
+    min: 1 * KiB,
+    max: 64 * MiB,
+    unit: 'bytes',
+    help: 'Largest request body accepted.',
+    atLimit: 'The request is refused with 413 {"error":"body_too_large"} before the body is buffered.',
+  }),
+  maxWsFrameBytes: int({
+    group: 'http',
+    default: 1 * MiB,
+    min: 1 * KiB,
+    max: 64 * MiB,
+    unit: 'bytes',
+    help: 'Largest WebSocket message accepted from a client.',
+    atLimit: 'The socket is closed with code 1009 (message too big).',
+  }),
+  maxHttpConnections: int({
+    group: 'http',
+    default: 256,
+    min: 8,
+    max: 100_000,
+    help: 'Open TCP connections to the HTTP server, all kinds together.',
+    atLimit: 'New connections get 503 {"error":"too_many_connections"} and are closed.',
+  }),
+  maxLiveViewers: int({
+    group: 'http',
+    default: 16,
+    min: 1,
+    max: 10_000,
+    help: 'Concurrent health dashboards subscribed to /debug/live (WebSocket).',
+    atLimit: 'The upgrade is refused with 503 {"error":"too_many_connections"}; an open socket over it is closed with 1013.',
+  }),
+
+  // --- health monitor -------------------------------------------------------------------------
+  healthSampleMs: int({
+    group: 'health',
+    default: 5_000,
+    min: 100,
+    max: 600_000,
+    unit: 'ms',
+    help: 'How often memory is sampled.',
+  }),
+  healthHistorySamples: int({
+    group: 'health',
+    default: 720,
+    min: 10,
+    max: 100_000,
+    help: 'Memory samples kept for the dashboard (720 × 5 s = 1 hour).',
+    atLimit: 'The oldest sample is overwritten.',
+  }),
+  healthLogMs: int({
+    group: 'health',
+    default: 600_000,
+    min: 0,
+    max: 86_400_000,
+    unit: 'ms',
+    help: 'How often a one-line memory summary is logged (0 = never).',
+  }),
+  memoryWarnMb: int({
+    group: 'health',
+    default: 512,
+    min: 16,
+    max: 1_048_576,
+    unit: 'MB',
+    help: 'RSS warning threshold, in MB.',
+    atLimit: 'Logged, and every trim hook runs (inactive scrollback, caches); again at most once per trim cooldown while above.',
+  }),
+  memoryCriticalMb: int({
+    group: 'health',
+    default: 1024,
+    min: 32,
+    max: 1_048_576,
+    unit: 'MB',
+    help: 'RSS critical threshold, in MB. Must be above the warning threshold.',
+    atLimit: '/readyz answers 503 and new connections are refused with 503 {"error":"overloaded"} / close 1013 until RSS is back under the warning threshold.',
+  }),
+  trimCooldownMs: int({
+    group: 'health',
+    default: 60_000,
+    min: 1_000,
+    max: 86_400_000,
+    unit: 'ms',
+    help: 'Least time between two runs of the trim hooks while memory stays above the warning threshold.',
+  }),
+  auditLogEntries: int({
+    group: 'health',
+    default: 200,
+    min: 10,
+    max: 100_000,
+    help: 'Cleanup and trim records kept for /debug/memory.',
+    atLimit: 'The oldest record is overwritten.',
+  }),
+  heapProfileIntervalBytes: int({
+    group: 'health',
+    default: 512 * KiB,
+    min: 0,
+    max: 64 * MiB,
+    unit: 'bytes',
+    help: 'Average bytes between two samples of the heap profiler behind /debug/pprof/heap (0 turns it off).',
+  }),
+  maxHeapSnapshots: int({
+    group: 'health',
+    default: 2,
+    min: 0,
+    max: 100,
+    help: 'Heap snapshot files kept in <data-dir>/heapsnapshots (0 disables POST /debug/heapsnapshot).',
+    atLimit: 'The oldest snapshot file is deleted before a new one is written.',
+  }),
+} satisfies Record<string, Spec<any>>;
+
+export type OptionKey = keyof typeof optionSpecs;
+export type KeelOptions = { [K in OptionKey]: (typeof optionSpecs)[K] extends Spec<infer T> ? T : never };
+
+export function defaultOptions(): KeelOptions {
+  const out: Record<string, unknown> = {};
+  for (const [k, s] of Object.entries(optionSpecs)) out[k] = structuredClone(s.default);
+  return out as KeelOptions;
+}
+
+/** `maxBodyBytes` → `--max-body-bytes`. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `maxBodyBytes` → `KEEL_MAX_BODY_BYTES`. */
+export function envName(key: string): string {
+  return 'KEEL_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}

@@ -1,0 +1,48 @@
+/**
+ * The browser UI: the token exchange at `/?token=…`, the sign-in page for visitors without
+ * credentials, and the Vite-built files from web/dist.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import type { Auth } from './auth.ts';
+
+export const WEB_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
+
+const SIGN_IN_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Keel — sign in</title><style>body{font:16px system-ui,sans-serif;margin:0;display:grid;place-items:center;min-height:100vh;background:#0f1419;color:#e6e1cf}
+main{max-width:30rem;padding:1.5rem}code{background:#1f2630;padding:.1rem .3rem;border-radius:4px}</style></head>
+<body><main><h1>Keel</h1><p>This page needs Keel's access token.</p>
+<p>Open the URL that <code>keel</code> printed when it started (it ends in <code>?token=…</code>). The token is also in <code>&lt;data-dir&gt;/token</code>.</p></main></body></html>`;
+
+export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void> {
+  const hasDist = fs.existsSync(path.join(WEB_DIST, 'index.html'));
+  if (hasDist) {
+    await app.register(fastifyStatic, { root: WEB_DIST, index: false, prefix: '/', decorateReply: true });
+  }
+
+  app.get('/', { config: { public: true } }, async (req, reply) => {
+    const q = req.query as { token?: string };
+    if (typeof q.token === 'string') {
+      if (!auth.checkToken(q.token)) {
+        reply.code(401).type('text/html; charset=utf-8');
+        return SIGN_IN_PAGE.replace('This page needs', 'That token is not valid. This page needs');
+      }
+      // Exchange the token for the cookie and drop it from the address bar and history.
+      const secure = req.protocol === 'https';
+      return reply.header('Set-Cookie', auth.cookieHeader(secure)).header('Cache-Control', 'no-store').redirect('/', 302);
+    }
+    if (!req.principal) {
+      reply.code(401).type('text/html; charset=utf-8');
+      return SIGN_IN_PAGE;
+    }
+    if (!hasDist) {
+      reply.code(503).type('text/plain');
+      return 'The web UI is not built: run `npm run build` (npm start does it for you).';
+    }
+    reply.header('Cache-Control', 'no-store');
+    return reply.sendFile('index.html');
+  });
+}

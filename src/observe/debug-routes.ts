@@ -1,0 +1,99 @@
+/** /healthz, /readyz, /metrics, /debug/ index, /debug/memory, /debug/pprof/heap, /debug/heapsnapshot. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import * as pprof from '@datadog/pprof';
+import type { FastifyInstance } from 'fastify';
+import type { KeelContext } from '../context.ts';
+import { toDisposable } from '../core/lifecycle.ts';
+import { sendError } from '../http/errors.ts';
+import { memoryReport } from './memory-report.ts';
+import { createMetrics } from './metrics.ts';
+
+const ENDPOINTS: [string, string, string][] = [
+  ['GET', '/debug/memory', 'Memory, connections, handles, event-loop lag, budget, subsystems, recent cleanups (JSON)'],
+  ['GET', '/debug/health/history', 'Bounded history of memory samples (JSON)'],
+  ['GET', '/debug/live', 'WebSocket: a memory sample every sample interval'],
+  ['GET', '/debug/pprof/heap', 'Sampling heap profile, pprof format (gzipped protobuf): go tool pprof -http=: <url>'],
+  ['POST', '/debug/heapsnapshot', 'Write a V8 heap snapshot to <data-dir>/heapsnapshots (owner only, guarded by free memory)'],
+  ['GET', '/metrics', 'Prometheus metrics'],
+  ['GET', '/healthz', 'Liveness (no auth)'],
+  ['GET', '/readyz', 'Readiness: 503 while shedding load (no auth)'],
+];
+
+export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): void {
+  const metrics = createMetrics(ctx);
+  ctx.owner.add(toDisposable(() => metrics.clear()));
+
+  if (ctx.options.heapProfileIntervalBytes > 0) {
+    pprof.heap.start(ctx.options.heapProfileIntervalBytes, 64);
+    ctx.owner.add(toDisposable(() => pprof.heap.stop()));
+  }
+
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
+    if (ctx.health.shedding) {
+      return sendError(reply, 503, 'overloaded', `Shedding load: memory is past the critical threshold (${ctx.options.memoryCriticalMb} MB RSS).`, { status: 'shedding' });
+    }
+    return { status: 'ready', health: ctx.health.state };
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.contentType);
+    return metrics.metrics();
+  });
+
+  app.get('/debug', async (_req, reply) => {
+    const rows = ENDPOINTS.map(([m, p, d]) => `<tr><td>${m}</td><td>${m === 'GET' && !p.endsWith('/live') ? `<a href="${p}">${p}</a>` : p}</td><td>${d}</td></tr>`).join('\n');
+    reply.type('text/html; charset=utf-8');
+    return `<!doctype html><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>Keel debug</title>
+<style>body{font:14px system-ui,sans-serif;margin:2rem;max-width:60rem}td{padding:.3rem .8rem;border-bottom:1px solid #ddd;vertical-align:top}</style>
+<h1>Keel debug endpoints</h1><table>${rows}</table>`;
+  });
+
+  app.get('/debug/memory', async () => memoryReport(ctx));
+  app.get('/debug/health/history', async () => ({ samples: ctx.health.history(), capacity: ctx.options.healthHistorySamples }));
+
+  app.get('/debug/pprof/heap', async (_req, reply) => {
+    if (ctx.options.heapProfileIntervalBytes <= 0) {
+      return sendError(reply, 404, 'profiling_disabled', 'The heap profiler is off (option --heap-profile-interval-bytes is 0).');
+    }
+    const profile = pprof.heap.profile();
+    const buf = await pprof.encode(profile);
+    reply.type('application/octet-stream').header('Content-Disposition', 'attachment; filename="heap.pb.gz"');
+    return Buffer.from(buf);
+  });
+
+  let snapshotting = false;
+  app.post('/debug/heapsnapshot', async (req, reply) => {
+    if (req.principal?.role !== 'owner') return sendError(reply, 403, 'owner_only', 'Only the owner (full access token) may write heap snapshots.');
+    if (ctx.options.maxHeapSnapshots <= 0) return sendError(reply, 404, 'heapsnapshot_disabled', 'Heap snapshots are off (option --max-heap-snapshots is 0).');
+    if (snapshotting) return sendError(reply, 409, 'busy', 'A heap snapshot is being written; wait for it to finish.');
+    // Writing a snapshot needs roughly the heap's size again in memory; refuse rather than risk the OOM killer.
+    const heap = v8.getHeapStatistics();
+    const need = heap.used_heap_size * 2;
+    const free = os.freemem();
+    if (need > free) {
+      return sendError(reply, 507, 'insufficient_memory', `A heap snapshot needs about ${Math.round(need / 1048576)} MB free, and only ${Math.round(free / 1048576)} MB is. Try /debug/pprof/heap instead.`);
+    }
+    snapshotting = true;
+    try {
+      const dir = path.join(ctx.options.dataDir, 'heapsnapshots');
+      fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const existing = fs.readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')).sort();
+      while (existing.length >= ctx.options.maxHeapSnapshots) {
+        const old = existing.shift()!;
+        fs.rmSync(path.join(dir, old), { force: true });
+        ctx.audit.record('debug', 'delete', `heap snapshot ${old} removed (max ${ctx.options.maxHeapSnapshots})`);
+      }
+      const file = path.join(dir, `keel-${new Date(ctx.clock.now()).toISOString().replace(/[:.]/g, '-')}.heapsnapshot`);
+      v8.writeHeapSnapshot(file);
+      const bytes = fs.statSync(file).size;
+      ctx.log.info({ file, bytes }, 'heap snapshot written');
+      return reply.code(201).send({ path: file, bytes });
+    } finally {
+      snapshotting = false;
+    }
+  });
+}

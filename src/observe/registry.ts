@@ -1,0 +1,58 @@
+/**
+ * Where subsystems report what they hold, so /debug/memory, /metrics and the start-up budget stay
+ * generic: each subsystem registers its connection counters, its stats and its worst-case bytes.
+ */
+import type { SlotLimiter } from '../core/slot-limiter.ts';
+
+export interface ConnectionStat {
+  /** Key stem in /debug/memory `connections` (e.g. `terminal_sessions` → also `max_terminal_sessions`). */
+  name: string;
+  count: () => number;
+  max: number;
+}
+
+export class ObserveRegistry {
+  readonly #connections = new Map<string, ConnectionStat>();
+  readonly #subsystems = new Map<string, () => Record<string, number | string | boolean>>();
+  readonly #budgets = new Map<string, { bytes: number; note: string }>();
+
+  /** Adds a connection counter; a SlotLimiter can be given directly. */
+  addConnections(stat: ConnectionStat | SlotLimiter, name?: string): void {
+    if ('count' in stat) this.#connections.set(stat.name, stat);
+    else {
+      const limiter = stat;
+      const key = name ?? limiter.kind;
+      this.#connections.set(key, { name: key, count: () => limiter.inUse, max: limiter.max });
+    }
+  }
+
+  /** Stats shown under `subsystems.<name>` (numbers become `keel_<name>_<stat>` gauges). */
+  addSubsystem(name: string, stats: () => Record<string, number | string | boolean>): void {
+    this.#subsystems.set(name, stats);
+  }
+
+  /** Worst-case bytes a subsystem may hold, computed from its limits; `note` says how. */
+  addBudget(name: string, bytes: number, note: string): void {
+    this.#budgets.set(name, { bytes, note });
+  }
+
+  connections(): ConnectionStat[] {
+    return [...this.#connections.values()];
+  }
+
+  subsystems(): Record<string, Record<string, number | string | boolean>> {
+    const out: Record<string, Record<string, number | string | boolean>> = {};
+    for (const [name, fn] of this.#subsystems) out[name] = fn();
+    return out;
+  }
+
+  budgets(): Record<string, { bytes: number; note: string }> {
+    return Object.fromEntries(this.#budgets);
+  }
+
+  budgetTotalBytes(): number {
+    let t = 0;
+    for (const b of this.#budgets.values()) t += b.bytes;
+    return t;
+  }
+}
