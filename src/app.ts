@@ -17,7 +17,7 @@ import { AuditLog } from './observe/audit-log.ts';
 import { registerDebugRoutes } from './observe/debug-routes.ts';
 import { HealthMonitor, type MemoryReading } from './observe/health-monitor.ts';
 import { registerLive } from './observe/live.ts';
-import { budgetReport } from './observe/memory-report.ts';
+import { budgetReport, recordBaselineRss } from './observe/memory-report.ts';
 import { ObserveRegistry } from './observe/registry.ts';
 import { openDatabase } from './store/db.ts';
 
@@ -93,6 +93,7 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
   await registerUi(app, auth);
   for (const sub of [...SUBSYSTEMS, ...(deps.subsystems ?? [])]) await sub(app, ctx);
   await app.ready();
+  recordBaselineRss();
 
   let port = options.port;
   let closing: Promise<void> | undefined;

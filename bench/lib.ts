@@ -1,0 +1,109 @@
+/**
+ * Shared benchmark plumbing: start Keel in its own process, read its RSS, compute percentiles,
+ * and the result shape that `bench/run.ts` prints as a table and writes as JSON.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface BenchRow {
+  metric: string;
+  value: number;
+  unit: string;
+  /** The target as text (e.g. "<= 2 MB"), and whether the value meets it. */
+  target?: string;
+  ok?: boolean;
+}
+
+export interface BenchResult {
+  name: string;
+  rows: BenchRow[];
+  notes?: string[];
+}
+
+export function row(metric: string, value: number, unit: string, target?: { op: '<=' | '>=' | '<'; limit: number }): BenchRow {
+  const r: BenchRow = { metric, value: Math.round(value * 1000) / 1000, unit };
+  if (target) {
+    r.target = `${target.op} ${target.limit} ${unit}`;
+    r.ok = target.op === '<=' ? value <= target.limit : target.op === '<' ? value < target.limit : value >= target.limit;
+  }
+  return r;
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface KeelProcess {
+  base: string;
+  token: string;
+  pid: number;
+  child: ChildProcess;
+  /** RSS of the server process in bytes, from /proc. */
+  rss(): number;
+  get(pathname: string): Promise<any>;
+  stop(): Promise<void>;
+}
+
+/** Starts `node src/cli.ts --port 0` in a temp data dir (or `dataDir`), resolves once it prints its URL. */
+export async function startKeel(args: string[] = [], opts: { dataDir?: string; nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<KeelProcess> {
+  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(ROOT, 'src/cli.ts'), '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, KEEL_TOKEN: '' },
+  });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`keel did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = /Open:\s+(\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => reject(new Error(`keel exited with ${code}:\n${out}`)));
+  });
+  child.stdout!.resume();
+  const u = new URL(url);
+  const token = u.searchParams.get('token')!;
+  const base = u.origin;
+  return {
+    base,
+    token,
+    pid: child.pid!,
+    child,
+    rss: () => rssOf(child.pid!),
+    async get(pathname) {
+      const r = await fetch(base + pathname, { headers: { authorization: `Bearer ${token}` } });
+      return r.json();
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 12_000);
+      await done;
+      clearTimeout(t);
+      if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function rssOf(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
