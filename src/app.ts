@@ -85,6 +85,7 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
     observe,
     db,
     auth,
+    services: {},
     onShutdown: (hook) => void shutdownHooks.push(hook),
   };
 

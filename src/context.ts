@@ -14,6 +14,16 @@ import type { HealthMonitor } from './observe/health-monitor.ts';
 import type { ObserveRegistry } from './observe/registry.ts';
 import type { Database } from './store/db.ts';
 
+/**
+ * Services subsystems offer each other (the agent uses the terminal manager, chat uses the event
+ * log). Each subsystem adds its entry by module augmentation:
+ *   declare module '../context.ts' { interface KeelServices { terminals: TerminalManager } }
+ * and sets `ctx.services.terminals = manager` when it registers. Read them at use time, not at
+ * import time: registration order is the SUBSYSTEMS order in app.ts.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface KeelServices {}
+
 export type ShutdownHook = (reason: string) => void | Promise<void>;
 
 export interface KeelContext {
@@ -27,6 +37,8 @@ export interface KeelContext {
   readonly observe: ObserveRegistry;
   readonly db: Database;
   readonly auth: Auth;
+  /** Services registered by subsystems (see KeelServices). */
+  readonly services: Partial<KeelServices>;
   /** Runs before the HTTP server closes: tell clients, flush stores. Awaited, in registration order. */
   onShutdown(hook: ShutdownHook): void;
 }

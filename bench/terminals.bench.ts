@@ -1,0 +1,149 @@
+/**
+ * Terminals (issue 3): (a) throughput to a viewer that acknowledges like a browser, as a ratio to
+ * the raw PTY read rate of the same producer measured in this run; (b) keystroke echo round trip;
+ * (c) RSS per idle session with one viewer over 200 sessions; (d) RSS growth during a 20 s flood to
+ * a viewer that renders at ~200 KB/s. Keel runs in its own process; traffic stays on 127.0.0.1.
+ */
+import pty from '@lydell/node-pty';
+import { percentile, row, sleep, startKeel, type BenchResult, type BenchRow } from './lib.ts';
+import { createTerminal, Viewer } from './terminal-client.ts';
+
+const MB = 1024 * 1024;
+const PRODUCERS: [string, string][] = [
+  ['short lines (seq)', 'seq 1 7000000'],
+  ['long lines (yes, 200-char lines)', `yes ${'x'.repeat(200)} | head -c 50000000`],
+];
+const COLS = 120;
+const ROWS = 40;
+const IDLE_SESSIONS = 200;
+const FLOOD_SECONDS = 20;
+const ECHO_SAMPLES = 500;
+
+/** Raw PTY read rate: the same producer in a PTY read directly by node-pty in this process. */
+async function rawRate(cmd: string): Promise<{ bytes: number; secs: number }> {
+  const p = pty.spawn('/bin/bash', ['-c', `read -r _; ${cmd}`], { cols: COLS, rows: ROWS, env: { ...process.env, TERM: 'xterm-256color' } as Record<string, string> });
+  let bytes = 0;
+  await sleep(200);
+  const t0 = performance.now();
+  p.onData((d) => (bytes += Buffer.byteLength(d)));
+  p.write('\r');
+  await new Promise<void>((r) => p.onExit(() => r()));
+  return { bytes, secs: (performance.now() - t0) / 1000 };
+}
+
+async function keelRate(base: string, token: string, cmd: string): Promise<{ bytes: number; secs: number }> {
+  const t = await createTerminal(base, token, { cols: COLS, rows: ROWS, command: `read -r _; ${cmd}` });
+  const v = new Viewer(base, token, t.id, { ack: 'browser' });
+  await v.opened();
+  await sleep(200);
+  const start = v.received;
+  const t0 = performance.now();
+  v.input('\r');
+  await v.until(() => v.exited, 300_000);
+  const secs = (performance.now() - t0) / 1000;
+  v.close();
+  return { bytes: v.received - start, secs };
+}
+
+async function throughput(rows: BenchRow[]): Promise<void> {
+  const keel = await startKeel();
+  try {
+    for (const [label, cmd] of PRODUCERS) {
+      const raw = await rawRate(cmd);
+      const k = await keelRate(keel.base, keel.token, cmd);
+      const rawMBs = raw.bytes / MB / raw.secs;
+      const keelMBs = k.bytes / MB / k.secs;
+      rows.push(row(`(a) raw PTY read, ${label}`, rawMBs, 'MB/s'));
+      rows.push(row(`(a) Keel to an acking viewer, ${label}`, keelMBs, 'MB/s'));
+      rows.push(row(`(a) ratio Keel / raw, ${label}`, keelMBs / rawMBs, 'x', { op: '>=', limit: 0.9 }));
+      rows.push(row(`(a) bytes delivered, ${label}`, k.bytes / MB, 'MB'));
+    }
+  } finally {
+    await keel.stop();
+  }
+}
+
+async function echo(rows: BenchRow[]): Promise<void> {
+  const keel = await startKeel();
+  try {
+    const t = await createTerminal(keel.base, keel.token, { command: 'cat' });
+    const v = new Viewer(keel.base, keel.token, t.id, { ack: 'browser' });
+    await v.opened();
+    await sleep(300);
+    const lat: number[] = [];
+    for (let i = 0; i < ECHO_SAMPLES + 50; i++) {
+      const before = v.received;
+      const t0 = performance.now();
+      v.input(i % 40 === 39 ? '\r' : 'k');
+      await v.until(() => v.received > before, 10_000);
+      if (i >= 50) lat.push(performance.now() - t0);
+    }
+    lat.sort((a, b) => a - b);
+    rows.push(row('(b) keystroke echo p50', percentile(lat, 50), 'ms', { op: '<', limit: 0.5 }));
+    rows.push(row('(b) keystroke echo p99', percentile(lat, 99), 'ms', { op: '<', limit: 10 }));
+    v.close();
+  } finally {
+    await keel.stop();
+  }
+}
+
+async function idleSessions(rows: BenchRow[]): Promise<void> {
+  const keel = await startKeel(['--max-terminal-sessions', String(IDLE_SESSIONS + 10), '--max-terminal-viewers', String(IDLE_SESSIONS + 10), '--max-http-connections', '2000']);
+  const viewers: Viewer[] = [];
+  try {
+    // Warm-up: one session, so the mirror worker and modules are loaded before the baseline.
+    const w = await createTerminal(keel.base, keel.token);
+    const wv = new Viewer(keel.base, keel.token, w.id, { ack: 'browser' });
+    await wv.opened();
+    await wv.until(() => wv.received > 0, 20_000);
+    wv.close();
+    await fetch(`${keel.base}/api/terminals/${w.id}`, { method: 'DELETE', headers: { authorization: `Bearer ${keel.token}`, origin: keel.base } });
+    await sleep(1500);
+    const before = keel.rss();
+    for (let i = 0; i < IDLE_SESSIONS; i++) {
+      const t = await createTerminal(keel.base, keel.token, { cols: 80, rows: 24 });
+      const v = new Viewer(keel.base, keel.token, t.id, { ack: 'browser' });
+      viewers.push(v);
+      await v.opened();
+    }
+    await Promise.all(viewers.map((v) => v.until(() => v.received > 0, 60_000)));
+    await sleep(3000);
+    const after = keel.rss();
+    rows.push(row(`(c) server RSS before ${IDLE_SESSIONS} sessions`, before / MB, 'MB'));
+    rows.push(row(`(c) server RSS with ${IDLE_SESSIONS} idle sessions + viewers`, after / MB, 'MB'));
+    rows.push(row('(c) RSS per idle session with one viewer', (after - before) / IDLE_SESSIONS / MB, 'MB', { op: '<=', limit: 2 }));
+  } finally {
+    for (const v of viewers) v.close();
+    await keel.stop();
+  }
+}
+
+async function flood(rows: BenchRow[]): Promise<void> {
+  const keel = await startKeel();
+  try {
+    const t = await createTerminal(keel.base, keel.token, { command: `read -r _; timeout ${FLOOD_SECONDS} yes` });
+    const v = new Viewer(keel.base, keel.token, t.id, { ack: 'rate', ackBytesPerSec: 200_000 });
+    await v.opened();
+    await sleep(1000);
+    const before = keel.rss();
+    let peak = before;
+    v.input('\r');
+    const sampler = setInterval(() => (peak = Math.max(peak, keel.rss())), 250);
+    await v.until(() => v.exited, (FLOOD_SECONDS + 60) * 1000);
+    clearInterval(sampler);
+    rows.push(row(`(d) RSS growth during a ${FLOOD_SECONDS} s flood to a 200 KB/s viewer (peak - before)`, (peak - before) / MB, 'MB', { op: '<=', limit: 16 }));
+    rows.push(row('(d) bytes the slow viewer received', v.received / MB, 'MB'));
+    v.close();
+  } finally {
+    await keel.stop();
+  }
+}
+
+export default async function run(): Promise<BenchResult> {
+  const rows: BenchRow[] = [];
+  await throughput(rows);
+  await echo(rows);
+  await idleSessions(rows);
+  await flood(rows);
+  return { name: 'terminals', rows };
+}
