@@ -20,9 +20,10 @@ import { registerLive } from './observe/live.ts';
 import { budgetReport, recordBaselineRss } from './observe/memory-report.ts';
 import { ObserveRegistry } from './observe/registry.ts';
 import { openDatabase } from './store/db.ts';
+import { registerTerminals } from './terminals/routes.ts';
 
 /** Feature subsystems, registered in order. Later issues add theirs here. */
-const SUBSYSTEMS: Subsystem[] = [registerLive];
+const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals];
 
 export interface KeelDeps {
   clock?: Clock;

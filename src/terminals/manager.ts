@@ -1,0 +1,251 @@
+/**
+ * All terminal sessions: limits (sessions, viewers per session and in total), idle close and
+ * inactive trim, the mirror pool, the tabs kept for a restart, and what /debug/memory reports.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import type { KeelContext } from '../context.ts';
+import { connectionLimiter } from '../context.ts';
+import { KeelError } from '../core/errors.ts';
+import { DisposableBase } from '../core/lifecycle.ts';
+import { SlotLimiter, type Slot } from '../core/slot-limiter.ts';
+import { Mirror, MirrorPool } from './mirror.ts';
+import type { SizeRange } from './protocol.ts';
+import { defaultName, resolveShell, terminalEnv, TerminalSession, type SessionConfig } from './session.ts';
+import { TabStore, type TabRecord } from './tab-store.ts';
+
+export interface CreateRequest {
+  cols: number;
+  rows: number;
+  cwd?: string;
+  command?: string | null;
+  name?: string;
+}
+
+export class TerminalManager extends DisposableBase {
+  readonly sessionLimiter: SlotLimiter;
+  readonly viewerLimiter: SlotLimiter;
+  readonly sizeRange: SizeRange;
+  readonly tabs: TabStore;
+  readonly #ctx: KeelContext;
+  readonly #log: Logger;
+  readonly #pool: MirrorPool;
+  readonly #sessions = new Map<string, { session: TerminalSession; slot: Slot; viewers: SlotLimiter }>();
+  #shuttingDown = false;
+  #closedTotal = 0;
+
+  constructor(ctx: KeelContext) {
+    super();
+    const o = ctx.options;
+    if (o.terminalLowWatermarkBytes >= o.terminalHighWatermarkBytes) {
+      throw new KeelError(500, 'invalid_options', `--terminal-low-watermark-bytes (${o.terminalLowWatermarkBytes}) must be below --terminal-high-watermark-bytes (${o.terminalHighWatermarkBytes}).`);
+    }
+    this.#ctx = ctx;
+    this.#log = ctx.log.child({ subsystem: 'terminals' });
+    this.sizeRange = { minCols: o.terminalMinCols, maxCols: o.terminalMaxCols, minRows: o.terminalMinRows, maxRows: o.terminalMaxRows };
+    this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
+    this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
+    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers));
+    this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
+
+    const sweepMs = [o.terminalIdleCloseMs, o.terminalInactiveTrimMs].filter((ms) => ms > 0);
+    if (sweepMs.length) this.register(ctx.clock.setInterval(() => this.sweep(), Math.max(1_000, Math.floor(Math.min(...sweepMs) / 4))));
+  }
+
+  get(id: string): TerminalSession | undefined {
+    return this.#sessions.get(id)?.session;
+  }
+
+  list(): TerminalSession[] {
+    return [...this.#sessions.values()].map((e) => e.session);
+  }
+
+  /** Takes a viewer slot for `id`: per session first (its limit is the more precise reason), then in total. */
+  acquireViewerSlots(id: string): Slot[] {
+    const e = this.#sessions.get(id);
+    if (!e) throw notFound(id);
+    const own = e.viewers.acquire();
+    try {
+      return [own, this.viewerLimiter.acquire()];
+    } catch (err) {
+      own.dispose();
+      throw err;
+    }
+  }
+
+  /** Whether a viewer could attach now (the cheap check before the upgrade). */
+  assertViewerRoom(id: string): void {
+    for (const s of this.acquireViewerSlots(id)) s.dispose();
+  }
+
+  create(req: CreateRequest): TerminalSession {
+    if (this.#shuttingDown) throw new KeelError(503, 'shutting_down', 'Keel is shutting down; try again after it restarts.');
+    const cwd = req.cwd || os.homedir();
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.statSync(cwd);
+    } catch {
+      st = undefined;
+    }
+    if (!st?.isDirectory()) throw new KeelError(400, 'invalid_cwd', `cwd "${cwd}" is not an existing directory.`);
+    const slot = this.sessionLimiter.acquire();
+    const o = this.#ctx.options;
+    const shell = resolveShell(o.terminalShell);
+    const command = req.command ?? null;
+    const cfg: SessionConfig = {
+      shell,
+      scrollbackLines: o.terminalScrollbackLines,
+      highWatermarkBytes: o.terminalHighWatermarkBytes,
+      lowWatermarkBytes: o.terminalLowWatermarkBytes,
+      mirrorBacklogBytes: o.terminalMirrorBacklogBytes,
+      killGraceMs: o.terminalKillGraceMs,
+      sizeRange: this.sizeRange,
+      clock: this.#ctx.clock,
+      log: this.#log,
+      pool: this.#pool,
+    };
+    let session: TerminalSession;
+    try {
+      session = new TerminalSession({ name: req.name || defaultName(command, shell), cols: req.cols, rows: req.rows, cwd, command }, cfg, terminalEnv());
+    } catch (err) {
+      slot.dispose();
+      throw new KeelError(500, 'spawn_failed', `The terminal could not be started (${shell}): ${(err as Error).message}`);
+    }
+    const viewers = new SlotLimiter(`viewers of terminal ${session.id}`, o.maxViewersPerSession, { option: '--max-viewers-per-session' });
+    this.#sessions.set(session.id, { session, slot, viewers });
+    this.tabs.add(this.#record(session));
+    session.onExit((s, info) => {
+      this.#sessions.delete(s.id);
+      slot.dispose();
+      this.#closedTotal++;
+      if (!this.#shuttingDown) this.tabs.remove(s.id);
+      this.#ctx.audit.record('terminals', 'close', `terminal ${s.id} (${s.name}) exited: code ${info.code ?? '-'} signal ${info.signal ?? '-'}`);
+    });
+    return session;
+  }
+
+  rename(id: string, name: string): TerminalSession {
+    const s = this.get(id);
+    if (!s) throw notFound(id);
+    s.rename(name);
+    this.tabs.update(id, { name });
+    return s;
+  }
+
+  /** Closes a session; resolves when its processes are gone and its viewers told. */
+  async close(id: string): Promise<void> {
+    const s = this.get(id);
+    if (!s) throw notFound(id);
+    await s.close();
+  }
+
+  /** Recreates previous tabs as new shells in the same directories. */
+  restore(ids?: string[]): { created: TerminalSession[]; failed: { id: string; error: string; message: string }[] } {
+    const prev = this.tabs.previous().filter((t) => !ids || ids.includes(t.id));
+    const created: TerminalSession[] = [];
+    const failed: { id: string; error: string; message: string }[] = [];
+    for (const t of prev) {
+      try {
+        const cols = clamp(t.cols, this.sizeRange.minCols, this.sizeRange.maxCols);
+        const rows = clamp(t.rows, this.sizeRange.minRows, this.sizeRange.maxRows);
+        created.push(this.create({ cols, rows, cwd: t.cwd, command: t.command, name: t.name }));
+        this.tabs.remove(t.id);
+      } catch (err) {
+        const e = err instanceof KeelError ? err : new KeelError(500, 'restore_failed', String(err));
+        failed.push({ id: t.id, error: e.code, message: e.message });
+      }
+    }
+    if (ids) for (const id of ids) if (!prev.some((t) => t.id === id)) failed.push({ id, error: 'not_found', message: `No previous tab ${id}.` });
+    return { created, failed };
+  }
+
+  /** Idle close and inactive trim; also run by tests. */
+  sweep(): void {
+    const o = this.#ctx.options;
+    const now = this.#ctx.clock.now();
+    for (const s of this.list()) {
+      if (s.viewerCount > 0 || s.state !== 'running') continue;
+      const idle = now - s.lastViewerAt;
+      if (o.terminalIdleCloseMs > 0 && idle >= o.terminalIdleCloseMs) {
+        this.#ctx.audit.record('terminals', 'reap', `terminal ${s.id} (${s.name}) closed after ${Math.round(idle / 1000)} s without a viewer`);
+        void s.close();
+      } else if (o.terminalInactiveTrimMs > 0 && idle >= o.terminalInactiveTrimMs && !s.trimmed) {
+        void s.trim().then((lines) => {
+          if (lines > 0) this.#ctx.audit.record('terminals', 'trim', `terminal ${s.id}: ${lines} scrollback lines dropped after ${Math.round(idle / 1000)} s without a viewer`);
+        });
+      }
+    }
+  }
+
+  /** The health monitor's trim hook: drop the scrollback of every session nobody watches. */
+  trimInactive(): string {
+    const targets = this.list().filter((s) => s.viewerCount === 0 && s.state === 'running');
+    for (const s of targets) void s.trim();
+    return `trimming the scrollback of ${targets.length} terminal(s) without viewers`;
+  }
+
+  async shutdown(): Promise<void> {
+    this.#shuttingDown = true;
+    // The tabs are offered again at the next start, at the size they had last.
+    for (const s of this.list()) this.tabs.update(s.id, { name: s.name, cols: s.cols, rows: s.rows });
+    await Promise.all(this.list().map((s) => s.close({ shutdown: true })));
+  }
+
+  stats(): Record<string, number> {
+    let viewers = 0;
+    let behind = 0;
+    let paused = 0;
+    let mirrorBytes = 0;
+    let backlog = 0;
+    let queued = 0;
+    for (const s of this.list()) {
+      viewers += s.viewerCount;
+      if (s.paused) paused++;
+      mirrorBytes += s.mirrorBytes;
+      backlog += s.mirrorBacklogBytes;
+      for (const v of s.viewers) {
+        if (v.behind) behind++;
+        queued += v.queuedBytes;
+      }
+    }
+    return {
+      sessions: this.#sessions.size,
+      viewers,
+      mirror_bytes: mirrorBytes,
+      mirror_backlog_bytes: backlog,
+      queued_bytes: queued,
+      paused,
+      behind,
+      mirror_workers: this.#pool.workers,
+      closed_total: this.#closedTotal,
+    };
+  }
+
+  /** Worst case from the limits: mirrors at the largest size, each viewer's in-flight output, mirror backlogs. */
+  budgetBytes(): number {
+    const o = this.#ctx.options;
+    const mirror = Mirror.worstCaseBytes(o.terminalMaxCols, o.terminalMaxRows, o.terminalScrollbackLines);
+    const perViewer = o.terminalHighWatermarkBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
+    return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
+  }
+
+  #record(s: TerminalSession): TabRecord {
+    return { id: s.id, name: s.name, cwd: s.cwd, command: s.command, cols: s.cols, rows: s.rows, createdAt: new Date(s.createdAt).toISOString() };
+  }
+
+  override dispose(): void {
+    // Sessions still here at dispose (shutdown hook timed out): their PTYs must not outlive Keel.
+    for (const e of this.#sessions.values()) e.session.close().catch(() => {});
+    super.dispose();
+  }
+}
+
+export function notFound(id: string): KeelError {
+  return new KeelError(404, 'terminal_not_found', `No terminal ${id}: it has exited or was closed. Create a new one with POST /api/terminals.`);
+}
+
+function clamp(n: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, n));
+}
+

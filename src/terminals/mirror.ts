@@ -1,0 +1,218 @@
+/**
+ * Main-thread side of the headless mirrors: a small pool of worker threads (mirror-worker.ts), each
+ * hosting the mirrors of many sessions (a worker per session would cost an isolate, megabytes, per
+ * tab). A `Mirror` counts the bytes it has posted and not yet seen parsed: its backlog, which the
+ * session bounds by pausing the PTY.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Disposable } from '../core/lifecycle.ts';
+import type { FromWorker, SnapshotReply, ToWorker } from './mirror-messages.ts';
+
+/** Estimated bytes per mirror cell: xterm stores 3 × Uint32 per cell in each buffer line. */
+export const MIRROR_BYTES_PER_CELL = 12;
+
+interface Pending {
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+class MirrorWorker {
+  readonly worker: Worker;
+  readonly mirrors = new Map<string, Mirror>();
+  readonly pending = new Map<number, Pending>();
+  #dead = false;
+  readonly #onDead: (w: MirrorWorker) => void;
+
+  constructor(onDead: (w: MirrorWorker) => void) {
+    this.#onDead = onDead;
+    this.worker = new Worker(new URL('./mirror-worker.ts', import.meta.url));
+    // A mirror worker must never keep the process alive on its own: sessions own the lifetime.
+    this.worker.unref();
+    this.worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    this.worker.on('error', (err: Error) => this.#die(err));
+    this.worker.on('exit', (code) => this.#die(new Error(`mirror worker exited with code ${code}`)));
+  }
+
+  get isDead(): boolean {
+    return this.#dead;
+  }
+
+  post(m: ToWorker): void {
+    if (!this.#dead) this.worker.postMessage(m);
+  }
+
+  #onMessage(m: FromWorker): void {
+    if (m.t === 'parsed') {
+      this.mirrors.get(m.id)?.onParsed(m.bytes, m.lines);
+      return;
+    }
+    const p = this.pending.get(m.req);
+    if (!p) return;
+    this.pending.delete(m.req);
+    if (m.ok) p.resolve(m.value);
+    else p.reject(new Error(m.error));
+  }
+
+  #die(err: Error): void {
+    if (this.#dead) return;
+    this.#dead = true;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.#onDead(this);
+    for (const m of [...this.mirrors.values()]) m.onWorkerFailed(err);
+    this.mirrors.clear();
+  }
+
+  terminate(): Promise<number> {
+    this.#dead = true;
+    for (const p of this.pending.values()) p.reject(new Error('mirror pool closed'));
+    this.pending.clear();
+    return this.worker.terminate();
+  }
+}
+
+export interface MirrorEvents {
+  /** Some backlog was parsed (the session may resume a paused PTY). */
+  onDrain(): void;
+  /** The worker died; this mirror is gone and every request on it failed. */
+  onFailed(err: Error): void;
+}
+
+export class MirrorPool implements Disposable {
+  readonly #size: number;
+  #workers: MirrorWorker[] = [];
+  #nextReq = 1;
+  #disposed = false;
+
+  constructor(size: number) {
+    this.#size = Math.max(1, size);
+  }
+
+  get workers(): number {
+    return this.#workers.length;
+  }
+
+  open(id: string, cols: number, rows: number, scrollback: number, events: MirrorEvents): Mirror {
+    if (this.#disposed) throw new Error('mirror pool is closed');
+    const w = this.#pick();
+    const m = new Mirror(this, w, id, cols, scrollback, events);
+    w.mirrors.set(id, m);
+    w.post({ t: 'open', id, cols, rows, scrollback });
+    return m;
+  }
+
+  /** Workers are started lazily, up to the pool size, then sessions go to the least loaded one. */
+  #pick(): MirrorWorker {
+    if (this.#workers.length < this.#size && this.#workers.every((w) => w.mirrors.size > 0)) {
+      const w = new MirrorWorker((dead) => {
+        this.#workers = this.#workers.filter((x) => x !== dead);
+      });
+      this.#workers.push(w);
+      return w;
+    }
+    return this.#workers.reduce((a, b) => (b.mirrors.size < a.mirrors.size ? b : a));
+  }
+
+  request<T>(w: MirrorWorker, build: (req: number) => ToWorker): Promise<T> {
+    if (w.isDead) return Promise.reject(new Error('mirror worker is gone'));
+    const req = this.#nextReq++;
+    return new Promise<T>((resolve, reject) => {
+      w.pending.set(req, { resolve: resolve as (v: unknown) => void, reject });
+      w.post(build(req));
+    });
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const w of this.#workers) void w.terminate();
+    this.#workers = [];
+  }
+}
+
+export class Mirror implements Disposable {
+  readonly id: string;
+  readonly #pool: MirrorPool;
+  readonly #worker: MirrorWorker;
+  readonly #events: MirrorEvents;
+  readonly #scrollback: number;
+  #cols: number;
+  #backlog = 0;
+  #lines = 0;
+  #disposed = false;
+
+  constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, scrollback: number, events: MirrorEvents) {
+    this.#pool = pool;
+    this.#worker = worker;
+    this.id = id;
+    this.#cols = cols;
+    this.#scrollback = scrollback;
+    this.#events = events;
+  }
+
+  /** Bytes posted to the worker and not yet parsed. */
+  get backlogBytes(): number {
+    return this.#backlog;
+  }
+
+  /** Estimated memory held by the mirror's buffer (lines × cols × bytes per cell). */
+  get estimatedBytes(): number {
+    return this.#lines * this.#cols * MIRROR_BYTES_PER_CELL;
+  }
+
+  /** Upper bound of `estimatedBytes` for a size: what the budget counts. */
+  static worstCaseBytes(cols: number, rows: number, scrollback: number): number {
+    return (rows + scrollback) * cols * MIRROR_BYTES_PER_CELL;
+  }
+
+  write(data: Buffer): void {
+    if (this.#disposed) return;
+    this.#backlog += data.length;
+    this.#worker.post({ t: 'data', id: this.id, data });
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.#disposed) return;
+    this.#cols = cols;
+    this.#worker.post({ t: 'resize', id: this.id, cols, rows });
+  }
+
+  /** The serialized screen as of every byte written before this call. */
+  snapshot(): Promise<SnapshotReply> {
+    if (this.#disposed) return Promise.reject(new Error('mirror closed'));
+    return this.#pool.request(this.#worker, (req) => ({ t: 'snapshot', id: this.id, req }));
+  }
+
+  screenText(scrollbackLines = 0): Promise<string> {
+    if (this.#disposed) return Promise.reject(new Error('mirror closed'));
+    return this.#pool.request(this.#worker, (req) => ({ t: 'text', id: this.id, req, scrollback: scrollbackLines }));
+  }
+
+  /** Drops the scrollback (keeps the screen); resolves to the number of lines freed. */
+  trim(): Promise<number> {
+    if (this.#disposed) return Promise.resolve(0);
+    return this.#pool.request(this.#worker, (req) => ({ t: 'trim', id: this.id, req }));
+  }
+
+  onParsed(bytes: number, lines: number): void {
+    if (this.#disposed) return;
+    this.#backlog = Math.max(0, this.#backlog - bytes);
+    this.#lines = lines;
+    this.#events.onDrain();
+  }
+
+  onWorkerFailed(err: Error): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#backlog = 0;
+    this.#events.onFailed(err);
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#backlog = 0;
+    this.#worker.mirrors.delete(this.id);
+    this.#worker.post({ t: 'close', id: this.id });
+  }
+}

@@ -1,0 +1,413 @@
+/**
+ * A terminal session: one PTY, its headless mirror and its viewers. The PTY outlives its viewers
+ * (like tmux) and lives until its process exits or the session is closed. The session owns every
+ * listener, timer and the mirror; exiting disposes all of them, after the viewers have received
+ * every byte the process printed.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import pty from '@lydell/node-pty';
+import type { IPty } from '@lydell/node-pty';
+import type { Logger } from 'pino';
+import type { Clock } from '../core/clock.ts';
+import { DisposableBase, toDisposable } from '../core/lifecycle.ts';
+import type { SnapshotReply } from './mirror-messages.ts';
+import type { Mirror, MirrorPool } from './mirror.ts';
+import { sessionMembers, signalSession } from './process-tree.ts';
+import type { ExitInfo, Meta, SizeRange } from './protocol.ts';
+import type { Viewer, ViewerHost } from './viewer.ts';
+
+/** Input not yet read by the program, past which more input is refused (a paste into a program that never reads stdin must not grow memory). */
+export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
+/** After SIGKILL, how long the PTY may take to report EOF before its socket is destroyed anyway. */
+const FORCE_DESTROY_AFTER_KILL_MS = 1_000;
+/** How often a closing session checks whether its processes are gone (to finish before the grace ends). */
+const REAP_POLL_MS = 50;
+
+export interface SessionSpec {
+  name: string;
+  cols: number;
+  rows: number;
+  cwd: string;
+  /** null: an interactive shell; otherwise run with `<shell> -c`. */
+  command: string | null;
+}
+
+export interface SessionConfig {
+  shell: string;
+  scrollbackLines: number;
+  highWatermarkBytes: number;
+  lowWatermarkBytes: number;
+  mirrorBacklogBytes: number;
+  killGraceMs: number;
+  sizeRange: SizeRange;
+  clock: Clock;
+  log: Logger;
+  pool: MirrorPool;
+}
+
+export type SessionState = 'running' | 'closing' | 'exited';
+
+interface PtySocket {
+  destroy(...args: unknown[]): unknown;
+  writableLength?: number;
+}
+
+export class TerminalSession extends DisposableBase implements ViewerHost {
+  readonly id: string;
+  readonly cwd: string;
+  readonly command: string | null;
+  readonly createdAt: number;
+  readonly pid: number;
+  readonly sizeRange: SizeRange;
+  readonly highWatermarkBytes: number;
+  readonly lowWatermarkBytes: number;
+  readonly maxSyncPendingBytes: number;
+  #name: string;
+  #cols: number;
+  #rows: number;
+  readonly #cfg: SessionConfig;
+  readonly #pty: IPty;
+  #mirror: Mirror;
+  readonly #viewers = new Set<Viewer>();
+  #state: SessionState = 'running';
+  #paused = false;
+  /** The process is gone: read the PTY to its end regardless of flow control so no output is lost. */
+  #draining = false;
+  #exit: ExitInfo | undefined;
+  #bytesOut = 0;
+  #lastViewerAt: number;
+  #trimmed = false;
+  #snapshotInFlight: { offset: number; promise: Promise<SnapshotReply> } | undefined;
+  #exitListeners: ((s: TerminalSession, info: ExitInfo) => void)[] = [];
+  #ptySocket: PtySocket | undefined;
+  #realDestroy: ((...args: unknown[]) => unknown) | undefined;
+  #reaping: Promise<void> | undefined;
+  readonly #done: Promise<void>;
+  #resolveDone!: () => void;
+
+  constructor(spec: SessionSpec, cfg: SessionConfig, env: NodeJS.ProcessEnv) {
+    super();
+    this.#cfg = cfg;
+    this.id = 't_' + crypto.randomBytes(9).toString('base64url');
+    this.#name = spec.name;
+    this.#cols = spec.cols;
+    this.#rows = spec.rows;
+    this.cwd = spec.cwd;
+    this.command = spec.command;
+    this.sizeRange = cfg.sizeRange;
+    this.highWatermarkBytes = cfg.highWatermarkBytes;
+    this.lowWatermarkBytes = cfg.lowWatermarkBytes;
+    this.maxSyncPendingBytes = cfg.mirrorBacklogBytes + cfg.highWatermarkBytes;
+    this.createdAt = cfg.clock.now();
+    this.#lastViewerAt = this.createdAt;
+    this.#done = new Promise((r) => (this.#resolveDone = r));
+
+    const args = spec.command === null ? [] : ['-c', spec.command];
+    // encoding null: raw Buffers, so acknowledgements count bytes exactly and nothing is decoded twice.
+    this.#pty = pty.spawn(cfg.shell, args, { name: 'xterm-256color', cols: spec.cols, rows: spec.rows, cwd: spec.cwd, env, encoding: null });
+    this.pid = this.#pty.pid;
+    this.#mirror = this.#openMirror();
+    this.#guardExitFlush();
+    this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
+    this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
+  }
+
+  get name(): string {
+    return this.#name;
+  }
+  get cols(): number {
+    return this.#cols;
+  }
+  get rows(): number {
+    return this.#rows;
+  }
+  get state(): SessionState {
+    return this.#state;
+  }
+  get paused(): boolean {
+    return this.#paused;
+  }
+  get viewerCount(): number {
+    return this.#viewers.size;
+  }
+  get viewers(): ReadonlySet<Viewer> {
+    return this.#viewers;
+  }
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+  get mirrorBytes(): number {
+    return this.#mirror.estimatedBytes;
+  }
+  get mirrorBacklogBytes(): number {
+    return this.#mirror.backlogBytes;
+  }
+  /** When the last viewer left (or the session started, if none ever came). */
+  get lastViewerAt(): number {
+    return this.#lastViewerAt;
+  }
+  get trimmed(): boolean {
+    return this.#trimmed;
+  }
+  get exitInfo(): ExitInfo | undefined {
+    return this.#exit;
+  }
+  /** Resolves once the process has exited, viewers are told, and the session's processes are reaped. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  onExit(fn: (s: TerminalSession, info: ExitInfo) => void): void {
+    this.#exitListeners.push(fn);
+  }
+
+  rename(name: string): void {
+    this.#name = name;
+    for (const v of this.#viewers) v.sendMeta();
+  }
+
+  // --- ViewerHost ---------------------------------------------------------------------------
+
+  meta(viewer: Viewer, size?: { cols: number; rows: number }): Meta {
+    return {
+      id: this.id,
+      name: this.#name,
+      cols: size?.cols ?? this.#cols,
+      rows: size?.rows ?? this.#rows,
+      viewers: this.#viewers.size,
+      role: viewer.role,
+      behind: viewer.behind,
+    };
+  }
+
+  /** A snapshot as of now; viewers joining at the same byte offset share one request. */
+  snapshot(): Promise<SnapshotReply> {
+    const s = this.#snapshotInFlight;
+    if (s && s.offset === this.#bytesOut) return s.promise;
+    const promise = this.#mirror.snapshot();
+    const entry = { offset: this.#bytesOut, promise };
+    this.#snapshotInFlight = entry;
+    const clear = () => {
+      if (this.#snapshotInFlight === entry) this.#snapshotInFlight = undefined;
+    };
+    promise.then(clear, clear);
+    return promise;
+  }
+
+  screenText(scrollbackLines = 0): Promise<string> {
+    return this.#mirror.screenText(scrollbackLines);
+  }
+
+  input(viewer: Viewer, data: Buffer): void {
+    if (this.#state !== 'running') return viewer.notice('exited', 'The terminal has exited: input is not sent anywhere.');
+    if ((this.#ptySocket?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) {
+      return viewer.notice('input_busy', 'The program is not reading its input (1 MiB pending); this input was dropped.');
+    }
+    this.#pty.write(data as unknown as string);
+  }
+
+  resize(_viewer: Viewer | null, cols: number, rows: number): void {
+    if (this.#state !== 'running' || (cols === this.#cols && rows === this.#rows)) return;
+    this.#cols = cols;
+    this.#rows = rows;
+    try {
+      this.#pty.resize(cols, rows);
+    } catch (err) {
+      // The PTY closed under us (exit race): the exit path tells the viewers.
+      this.#cfg.log.debug({ err, id: this.id }, 'resize after PTY close');
+    }
+    this.#mirror.resize(cols, rows);
+    for (const v of this.#viewers) v.sizeChanged(cols, rows);
+  }
+
+  flowChanged(): void {
+    this.#updateFlow();
+  }
+
+  addViewer(viewer: Viewer): void {
+    this.#viewers.add(viewer);
+    this.#trimmed = false;
+    viewer.start();
+    for (const v of this.#viewers) if (v !== viewer) v.sendMeta();
+  }
+
+  removeViewer(viewer: Viewer): void {
+    if (!this.#viewers.delete(viewer)) return;
+    if (this.#viewers.size === 0) this.#lastViewerAt = this.#cfg.clock.now();
+    for (const v of this.#viewers) v.sendMeta();
+    this.#updateFlow();
+  }
+
+  /** Drops the mirror's scrollback (inactive sessions); resolves to the number of lines freed. */
+  async trim(): Promise<number> {
+    this.#trimmed = true;
+    try {
+      return await this.#mirror.trim();
+    } catch {
+      return 0; // the mirror went away meanwhile: nothing left to trim
+    }
+  }
+
+  // --- lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Hangs up the session: SIGHUP to every process in it, SIGKILL after the grace. Viewers get the
+   * exit frame once the PTY has delivered its last byte. `shutdown`: viewers are closed with 1001
+   * first instead (Keel is going away, the terminal did not end on its own).
+   */
+  close(opts: { shutdown?: boolean } = {}): Promise<void> {
+    if (opts.shutdown) for (const v of [...this.#viewers]) v.close(1001, 'Keel is shutting down');
+    if (this.#state !== 'running') return this.#done;
+    this.#state = 'closing';
+    this.#hangUp();
+    return this.#done;
+  }
+
+  #openMirror(): Mirror {
+    const m = this.#cfg.pool.open(this.id, this.#cols, this.#rows, this.#cfg.scrollbackLines, {
+      onDrain: () => this.#updateFlow(),
+      onFailed: (err) => this.#onMirrorFailed(err),
+    });
+    this.register(toDisposable(() => this.#mirror.dispose()));
+    return m;
+  }
+
+  #onMirrorFailed(err: Error): void {
+    if (this.isDisposed) return;
+    this.#cfg.log.error({ err, id: this.id }, 'terminal mirror failed; starting a fresh one');
+    // The old screen is lost; a fresh mirror gets the output from here on and viewers resync on reconnect.
+    this.#mirror = this.#openMirror();
+    for (const v of [...this.#viewers]) v.close(1011, 'terminal mirror failed; reconnect');
+    this.#updateFlow();
+  }
+
+  #onData(data: Buffer): void {
+    if (this.isDisposed) return;
+    this.#bytesOut += data.length;
+    this.#mirror.write(data);
+    let othersKeepUp = false;
+    for (const v of this.#viewers) if (!v.behind && v.loadBytes < this.highWatermarkBytes) othersKeepUp = true;
+    for (const v of this.#viewers) v.output(data, othersKeepUp);
+    this.#updateFlow();
+  }
+
+  /** Pause when every viewer is over the high watermark or the mirror's backlog is over its bound; resume under the low marks. */
+  #updateFlow(): void {
+    if (this.isDisposed) return;
+    let pause: boolean;
+    if (this.#draining || this.#state === 'exited') pause = false;
+    else if (!this.#paused) {
+      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes || this.#allViewersOver(this.highWatermarkBytes, true);
+    } else {
+      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes / 2 || this.#allViewersOver(this.lowWatermarkBytes, false);
+    }
+    if (pause === this.#paused) return;
+    this.#paused = pause;
+    if (pause) this.#pty.pause();
+    else this.#pty.resume();
+  }
+
+  #allViewersOver(mark: number, inclusive: boolean): boolean {
+    if (this.#viewers.size === 0) return false;
+    for (const v of this.#viewers) if (inclusive ? v.loadBytes < mark : v.loadBytes <= mark) return false;
+    return true;
+  }
+
+  /**
+   * node-pty, when the child exits before the PTY reports EOF, destroys the PTY socket after 200 ms
+   * (a macOS workaround) — which throws away whatever is still buffered if we paused it for flow
+   * control: output lost at exit. While paused we take that destroy as "the child is gone": drain
+   * the PTY to EOF instead, and hang up whatever still holds it open; a bounded timer still
+   * destroys it if nothing ever lets go.
+   */
+  #guardExitFlush(): void {
+    const sock = (this.#pty as unknown as { _socket?: PtySocket })._socket;
+    if (!sock || typeof sock.destroy !== 'function') return;
+    this.#ptySocket = sock;
+    const real = sock.destroy.bind(sock);
+    this.#realDestroy = real;
+    sock.destroy = (...args: unknown[]) => {
+      // An error destroy (EIO at the end of the stream) or an unpaused socket loses nothing: let it through.
+      if (args.length > 0 || !this.#paused || this.#draining) return real(...args);
+      this.#draining = true;
+      this.#updateFlow();
+      if (this.#state === 'running') this.#state = 'closing';
+      this.#hangUp();
+      return sock;
+    };
+    this.register(toDisposable(() => (sock.destroy = real)));
+  }
+
+  /** SIGHUP now, SIGKILL after the grace to whatever is left; then, if the PTY still has not ended, destroy its socket. */
+  #hangUp(): Promise<void> {
+    this.#reaping ??= (async () => {
+      signalSession(this.pid, 'SIGHUP');
+      const deadline = this.#cfg.clock.now() + this.#cfg.killGraceMs;
+      while (this.#cfg.clock.now() < deadline && sessionMembers(this.pid).length > 0) await this.#sleep(REAP_POLL_MS);
+      if (sessionMembers(this.pid).length > 0) signalSession(this.pid, 'SIGKILL');
+      if (!this.#hasExited()) {
+        await this.#sleep(FORCE_DESTROY_AFTER_KILL_MS);
+        // Something outside the session holds the PTY open: give up on its last bytes.
+        if (!this.#hasExited()) this.#realDestroy?.();
+      }
+    })();
+    return this.#reaping;
+  }
+
+  #hasExited(): boolean {
+    return this.#state === 'exited';
+  }
+
+  #sleep(ms: number): Promise<void> {
+    // Not owned by the session: these waits belong to its teardown and must outlive dispose().
+    return new Promise((resolve) => void this.#cfg.clock.setTimeout(resolve, ms));
+  }
+
+  async #onExit(info: ExitInfo): Promise<void> {
+    if (this.#state === 'exited') return;
+    this.#state = 'exited';
+    this.#exit = info;
+    this.#updateFlow();
+    // Every byte has been read (node-pty reports exit after the PTY socket closed); let each viewer catch up, bounded by the grace.
+    const viewers = [...this.#viewers];
+    await Promise.race([Promise.all(viewers.map((v) => v.finish(info))), this.#sleep(Math.max(this.#cfg.killGraceMs, 1_000))]);
+    for (const v of viewers) v.close(1000, 'terminal exited');
+    for (const fn of this.#exitListeners) {
+      try {
+        fn(this, info);
+      } catch (err) {
+        this.#cfg.log.error({ err, id: this.id }, 'terminal exit listener failed');
+      }
+    }
+    this.#exitListeners = [];
+    // Background jobs the shell left behind would be orphans: hang them up too.
+    await this.#hangUp();
+    this.dispose();
+    this.#resolveDone();
+  }
+
+  override dispose(): void {
+    for (const v of [...this.#viewers]) v.dispose();
+    super.dispose();
+  }
+}
+
+/** The shell to run: the option, else $SHELL, else /bin/sh. */
+export function resolveShell(option: string): string {
+  return option || process.env.SHELL || '/bin/sh';
+}
+
+/** Default tab name: the command's first word, or the shell's name. */
+export function defaultName(command: string | null, shell: string): string {
+  if (command) return command.trim().split(/\s+/)[0]!.slice(0, 100) || 'terminal';
+  return path.basename(shell) || 'terminal';
+}
+
+/** The environment of a new terminal: Keel's, minus its secret, with the terminal type set. */
+export function terminalEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, TERM: 'xterm-256color', COLORTERM: 'truecolor' };
+  // The access token grants every shell; a program in one must not read it from its environment.
+  delete env.KEEL_TOKEN;
+  return env;
+}

@@ -1,0 +1,201 @@
+/** Test helpers: a real Keel on port 0 with a temp data dir, REST calls, and a viewer client that renders into a headless terminal. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import headless from '@xterm/headless';
+import serializeModule from '@xterm/addon-serialize';
+import WebSocket from 'ws';
+import { createKeel, type Keel } from '../app.ts';
+import { loadOptions } from '../config/load.ts';
+import type { KeelOptions } from '../config/options.ts';
+import { decodeServerFrame, encodeClient, type ExitInfo, type Meta } from './protocol.ts';
+
+const { Terminal } = headless;
+const { SerializeAddon } = serializeModule;
+
+export interface TestServer {
+  keel: Keel;
+  base: string;
+  token: string;
+  dataDir: string;
+  api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; text: string }>;
+  close(): Promise<void>;
+}
+
+export async function startServer(overrides: Partial<KeelOptions> = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keel-term-'));
+  const options = loadOptions({ overrides: { port: 0, dataDir: dir, logLevel: 'silent', ...overrides } });
+  const keel = await createKeel(options);
+  const base = await keel.listen();
+  const token = new URL(keel.startUrl).searchParams.get('token')!;
+  return {
+    keel,
+    base,
+    token,
+    dataDir: dir,
+    async api(method, p, body, headers = {}) {
+      const res = await fetch(base + p, {
+        method,
+        headers: { authorization: 'Bearer ' + token, origin: base, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
+        body: body !== undefined ? JSON.stringify(body) : undefined,
+      });
+      const text = await res.text();
+      let json: any;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status: res.status, json, text };
+    },
+    async close() {
+      await keel.close('test');
+      if (!dataDir) fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls `cond` every 20 ms until it holds or `timeoutMs` passes (then throws with `what`). */
+export async function waitFor(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface ClientOptions {
+  share?: string;
+  /** Acknowledge rendered bytes like a browser (default true). */
+  ack?: boolean;
+  headers?: Record<string, string>;
+  cols?: number;
+  rows?: number;
+}
+
+/** A viewer: renders snapshots and output into a headless terminal and acknowledges what it has written. */
+export class TestClient {
+  readonly ws: WebSocket;
+  readonly term: InstanceType<typeof Terminal>;
+  readonly serializer: InstanceType<typeof SerializeAddon>;
+  meta: Meta | undefined;
+  exit: ExitInfo | undefined;
+  notices: { code: string; message: string }[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+  outputBytes = 0;
+  snapshots = 0;
+  /** Everything received in `o` frames since the last snapshot, as text. */
+  text = '';
+  ack: boolean;
+  #pendingWrites = 0;
+  frames: string[] = [];
+
+  constructor(server: TestServer, id: string, opts: ClientOptions = {}) {
+    this.ack = opts.ack ?? true;
+    this.term = new Terminal({ cols: opts.cols ?? 80, rows: opts.rows ?? 24, scrollback: 100_000, allowProposedApi: true });
+    this.serializer = new SerializeAddon();
+    this.term.loadAddon(this.serializer);
+    const q = opts.share ? `?share=${opts.share}` : '';
+    const headers = opts.headers ?? (opts.share ? { origin: server.base } : { authorization: 'Bearer ' + server.token, origin: server.base });
+    this.ws = new WebSocket(server.base.replace('http', 'ws') + `/api/terminals/${id}/ws${q}`, { headers });
+    this.ws.on('error', () => {});
+    this.ws.on('message', (data: Buffer) => this.#onFrame(data));
+    this.ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+    });
+  }
+
+  opened(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.ws.readyState === WebSocket.OPEN) return resolve();
+      this.ws.once('open', () => resolve());
+      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+      this.ws.once('error', reject);
+    });
+  }
+
+  #onFrame(data: Buffer): void {
+    const m = decodeServerFrame(data);
+    this.frames.push(m.type);
+    switch (m.type) {
+      case 'meta':
+        this.meta = m.meta;
+        if (this.term.cols !== m.meta.cols || this.term.rows !== m.meta.rows) this.term.resize(m.meta.cols, m.meta.rows);
+        return;
+      case 'snapshot':
+        this.snapshots++;
+        this.text = '';
+        this.term.reset();
+        this.#write(Buffer.from(m.data, 'utf8'), data.length - 1);
+        return;
+      case 'output':
+        this.outputBytes += m.data.length;
+        this.text += m.data.toString('latin1');
+        this.#write(Buffer.from(m.data), m.data.length);
+        return;
+      case 'exit':
+        this.exit = m.info;
+        return;
+      case 'notice':
+        this.notices.push({ code: m.code, message: m.message });
+    }
+  }
+
+  #write(data: Buffer, n: number): void {
+    this.#pendingWrites++;
+    this.term.write(data, () => {
+      this.#pendingWrites--;
+      if (this.ack && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(n));
+    });
+  }
+
+  /** Sends an acknowledgement by hand (for clients created with ack: false). */
+  sendAck(n: number): void {
+    this.ws.send(encodeClient.ack(n));
+  }
+
+  input(s: string): void {
+    this.ws.send(encodeClient.input(s));
+  }
+
+  /** Resolves once every frame received so far has been written to the terminal. */
+  async rendered(): Promise<void> {
+    await new Promise<void>((r) => this.term.write('', () => r()));
+  }
+
+  async screen(): Promise<string> {
+    await this.rendered();
+    const buf = this.term.buffer.active;
+    const lines: string[] = [];
+    for (let y = 0; y < buf.length; y++) lines.push(buf.getLine(y)?.translateToString(true) ?? '');
+    return lines.join('\n');
+  }
+
+  closed(): Promise<void> {
+    return new Promise((r) => (this.closeCode !== undefined ? r() : this.ws.once('close', () => r())));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Processes in state Z whose parent is `ppid`, and processes of session `sid` still alive. */
+export function procState(): { pid: number; ppid: number; session: number; state: string }[] {
+  const out: { pid: number; ppid: number; session: number; state: string }[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = text.lastIndexOf(')');
+      const f = text.slice(close + 2).split(' ');
+      out.push({ pid: Number(name), state: f[0]!, ppid: Number(f[1]), session: Number(f[3]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
