@@ -13,6 +13,13 @@ import { TerminalManager, notFound } from './manager.ts';
 import type { TerminalSession } from './session.ts';
 import { Viewer, type Role } from './viewer.ts';
 
+declare module '../context.ts' {
+  interface KeelServices {
+    /** Terminal sessions, for other subsystems (the agent reads screens and types through it). */
+    terminals: TerminalManager;
+  }
+}
+
 const idParams = z.object({ id: z.string().min(1).max(64) });
 
 export function terminalJson(s: TerminalSession, ctx: KeelContext) {
@@ -42,6 +49,7 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 
 export async function registerTerminals(app: FastifyInstance, ctx: KeelContext): Promise<void> {
   const mgr = ctx.owner.add(new TerminalManager(ctx));
+  ctx.services.terminals = mgr;
   const o = ctx.options;
   const r = mgr.sizeRange;
 

@@ -200,11 +200,17 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   }
 
   input(viewer: Viewer, data: Buffer): void {
-    if (this.#state !== 'running') return viewer.notice('exited', 'The terminal has exited: input is not sent anywhere.');
-    if ((this.#ptySocket?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) {
-      return viewer.notice('input_busy', 'The program is not reading its input (1 MiB pending); this input was dropped.');
-    }
-    this.#pty.write(data as unknown as string);
+    const r = this.write(data);
+    if (r === 'exited') viewer.notice('exited', 'The terminal has exited: input is not sent anywhere.');
+    else if (r === 'busy') viewer.notice('input_busy', 'The program is not reading its input (1 MiB pending); this input was dropped.');
+  }
+
+  /** Writes input to the PTY (viewers and the agent). Refused, not queued, when the program has not read the last MiB. */
+  write(data: Buffer | string): 'ok' | 'exited' | 'busy' {
+    if (this.#state !== 'running') return 'exited';
+    if ((this.#ptySocket?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) return 'busy';
+    this.#pty.write(data as string);
+    return 'ok';
   }
 
   resize(_viewer: Viewer | null, cols: number, rows: number): void {

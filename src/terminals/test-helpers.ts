@@ -2,6 +2,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import headless from '@xterm/headless';
 import serializeModule from '@xterm/addon-serialize';
 import WebSocket from 'ws';
@@ -72,6 +74,14 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   cols?: number;
   rows?: number;
+  /** Render into the headless terminal (default true); false acknowledges on receipt, like a fast browser. */
+  render?: boolean;
+  /** Keep the received output as text (default true). */
+  keepText?: boolean;
+  /** Scrollback of the client's terminal (default 3000: more than the server's 2000). */
+  scrollback?: number;
+  /** Hold acknowledgements and send them in one batch every this many ms (a slow link). */
+  ackEveryMs?: number;
 }
 
 /** A viewer: renders snapshots and output into a headless terminal and acknowledges what it has written. */
@@ -89,12 +99,21 @@ export class TestClient {
   /** Everything received in `o` frames since the last snapshot, as text. */
   text = '';
   ack: boolean;
+  readonly render: boolean;
+  readonly keepText: boolean;
+  /** `text` at the moment the exit frame arrived. */
+  textAtExit: string | undefined;
+  outputBytesAtExit: number | undefined;
   #pendingWrites = 0;
+  #heldAck = 0;
+  #ackTimer: NodeJS.Timeout | undefined;
   frames: string[] = [];
 
   constructor(server: TestServer, id: string, opts: ClientOptions = {}) {
     this.ack = opts.ack ?? true;
-    this.term = new Terminal({ cols: opts.cols ?? 80, rows: opts.rows ?? 24, scrollback: 100_000, allowProposedApi: true });
+    this.render = opts.render ?? true;
+    this.keepText = opts.keepText ?? true;
+    this.term = new Terminal({ cols: opts.cols ?? 80, rows: opts.rows ?? 24, scrollback: opts.scrollback ?? 3000, allowProposedApi: true });
     this.serializer = new SerializeAddon();
     this.term.loadAddon(this.serializer);
     const q = opts.share ? `?share=${opts.share}` : '';
@@ -102,7 +121,14 @@ export class TestClient {
     this.ws = new WebSocket(server.base.replace('http', 'ws') + `/api/terminals/${id}/ws${q}`, { headers });
     this.ws.on('error', () => {});
     this.ws.on('message', (data: Buffer) => this.#onFrame(data));
+    if (opts.ackEveryMs) {
+      this.#ackTimer = setInterval(() => {
+        if (this.#heldAck > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(this.#heldAck));
+        this.#heldAck = 0;
+      }, opts.ackEveryMs);
+    }
     this.ws.on('close', (code, reason) => {
+      clearInterval(this.#ackTimer);
       this.closeCode = code;
       this.closeReason = reason.toString();
     });
@@ -133,22 +159,31 @@ export class TestClient {
         return;
       case 'output':
         this.outputBytes += m.data.length;
-        this.text += m.data.toString('latin1');
+        if (this.keepText) this.text += m.data.toString('latin1');
         this.#write(Buffer.from(m.data), m.data.length);
         return;
       case 'exit':
         this.exit = m.info;
+        this.textAtExit = this.text;
+        this.outputBytesAtExit = this.outputBytes;
         return;
       case 'notice':
         this.notices.push({ code: m.code, message: m.message });
     }
   }
 
+  #sendAckFor(n: number): void {
+    if (!this.ack) return;
+    if (this.#ackTimer) this.#heldAck += n;
+    else if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(n));
+  }
+
   #write(data: Buffer, n: number): void {
+    if (!this.render) return this.#sendAckFor(n);
     this.#pendingWrites++;
     this.term.write(data, () => {
       this.#pendingWrites--;
-      if (this.ack && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(n));
+      this.#sendAckFor(n);
     });
   }
 
@@ -179,8 +214,28 @@ export class TestClient {
   }
 
   close(): void {
+    clearInterval(this.#ackTimer);
     this.ws.close();
   }
+}
+
+/** Renders `data` (a serialized snapshot) into a fresh terminal of the given size: what the server's mirror shows. */
+export async function renderSnapshot(data: string, cols: number, rows: number, scrollback = 3000): Promise<{ serialized: string; cursorX: number; cursorY: number }> {
+  const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true });
+  const ser = new SerializeAddon();
+  term.loadAddon(ser);
+  await new Promise<void>((r) => term.write(data, () => r()));
+  const out = { serialized: ser.serialize(), cursorX: term.buffer.active.cursorX, cursorY: term.buffer.active.cursorY };
+  term.dispose();
+  return out;
+}
+
+/** Forces a full GC (the test process runs without --expose-gc). */
+export function forceGc(): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  gc();
 }
 
 /** Processes in state Z whose parent is `ppid`, and processes of session `sid` still alive. */

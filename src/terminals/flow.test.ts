@@ -1,0 +1,159 @@
+/**
+ * Flow control, reconnect exactness and exit flush, with real PTYs and sockets. No timing
+ * assertions: every wait is for a condition, bounded by a timeout.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { forceGc, renderSnapshot, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const HIGH = 128 * KiB;
+const LOW = 16 * KiB;
+/** node-pty reads the PTY in chunks of at most 64 KiB: the most a viewer can be sent past the high watermark. */
+const MAX_CHUNK = 64 * KiB;
+
+async function mirrorScreen(srv: TestServer, id: string) {
+  const s = srv.keel.ctx.services.terminals!.get(id)!;
+  const snap = await s.snapshot();
+  return { ...(await renderSnapshot(snap.data, snap.cols, snap.rows)), snap };
+}
+
+async function clientScreen(c: TestClient) {
+  await c.rendered();
+  return { serialized: c.serializer.serialize(), cursorX: c.term.buffer.active.cursorX, cursorY: c.term.buffer.active.cursorY };
+}
+
+describe('terminals: flow control, reconnect, exit flush', () => {
+  let srv: TestServer;
+  before(async () => {
+    srv = await startServer({ terminalShell: '/bin/bash', terminalHighWatermarkBytes: HIGH, terminalLowWatermarkBytes: LOW });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  it('reconnect: the new viewer’s screen equals the server mirror and a viewer that saw every byte, colours and cursor included', async () => {
+    const { json } = await srv.api('POST', '/api/terminals', { cols: 90, rows: 20, command: 'bash --norc --noprofile -i' });
+    const id = json.id as string;
+    const watcher = new TestClient(srv, id, { cols: 90, rows: 20 });
+    const first = new TestClient(srv, id, { cols: 90, rows: 20 });
+    await Promise.all([watcher.opened(), first.opened()]);
+    await waitFor(() => watcher.snapshots > 0 && first.snapshots > 0, 'first snapshots');
+    first.input(
+      "printf '\\e[31mred\\e[0m \\e[1;4;38;5;202mfancy\\e[0m \\e[48;2;10;20;30;97mtruecolor\\e[0m\\n'; seq 1 150; printf '\\e[7minverse\\e[0m tail-%s' $((3*5)); printf '\\e[5;10Hmoved'\r",
+    );
+    await waitFor(() => first.text.includes('tail-15'), 'output on the first viewer');
+    first.ws.terminate(); // a dropped network: no close frame
+    await first.closed();
+    watcher.input("printf 'while-away-%s\\n' $((6*7))\r");
+    await waitFor(() => watcher.text.includes('while-away-42'), 'output while the first viewer is away');
+
+    const again = new TestClient(srv, id, { cols: 90, rows: 20 });
+    await again.opened();
+    await waitFor(() => again.snapshots === 1, 'snapshot on reconnect');
+    // Quiescent once both viewers render the same thing as the mirror (bounded wait, no sleeps).
+    let last = '';
+    await waitFor(async () => {
+      const [m, a, w] = await Promise.all([mirrorScreen(srv, id), clientScreen(again), clientScreen(watcher)]);
+      last = JSON.stringify({ m: [m.cursorX, m.cursorY], a: [a.cursorX, a.cursorY], w: [w.cursorX, w.cursorY] });
+      return m.serialized === a.serialized && a.serialized === w.serialized && m.cursorX === a.cursorX && m.cursorY === a.cursorY && a.cursorX === w.cursorX && a.cursorY === w.cursorY;
+    }, 'reconnected screen equal to the mirror');
+    const a = await clientScreen(again);
+    assert.match(a.serialized, /\x1b\[[0-9;]*31[0-9;]*mred/, 'colours survive the snapshot');
+    assert.ok(a.serialized.includes('while-away-42'));
+    assert.ok(last.length > 0);
+    watcher.close();
+    again.close();
+    await srv.api('DELETE', `/api/terminals/${id}`);
+  });
+
+  it('slow viewer: the fast one keeps receiving, the slow one gets at most about the high watermark, memory stays bounded, then a correct snapshot', async () => {
+    const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'bash --norc --noprofile -i' });
+    const id = json.id as string;
+    const slow = new TestClient(srv, id, { ack: false });
+    const fast = new TestClient(srv, id, { render: false, keepText: false });
+    await Promise.all([slow.opened(), fast.opened()]);
+    await waitFor(() => slow.snapshots === 1 && fast.snapshots === 1, 'first snapshots');
+    forceGc();
+    const heapBefore = process.memoryUsage().heapUsed;
+
+    fast.input('timeout 4 yes abcdefghijklmnopqrstuvwxyz0123456789; echo flood-$((1+1))-done\r');
+    await waitFor(() => fast.outputBytes > 4 * MiB, 'the fast viewer to receive 4 MiB', 60_000);
+    // Retained memory during the flood: forced GC while the PTY is still producing.
+    forceGc();
+    const heapDuring = process.memoryUsage().heapUsed;
+    await waitFor(async () => fast.meta !== undefined && srv.keel.ctx.services.terminals!.get(id)!.viewers.size === 2 && (await srv.api('GET', `/api/terminals/${id}/screen`)).text.includes('flood-2-done'), 'the flood to end', 60_000);
+
+    assert.ok(slow.meta?.behind, 'the slow viewer is marked behind');
+    assert.ok(slow.outputBytes <= HIGH + MAX_CHUNK, `slow viewer received ${slow.outputBytes} bytes, more than the high watermark ${HIGH} + one chunk`);
+    assert.ok(fast.outputBytes > 10 * (HIGH + MAX_CHUNK), `fast viewer kept receiving (${fast.outputBytes} bytes)`);
+    const growth = heapDuring - heapBefore;
+    assert.ok(growth < 16 * MiB, `heap grew by ${(growth / MiB).toFixed(1)} MiB during the flood (bound 16 MiB)`);
+
+    // The slow viewer catches up: acknowledges everything it got, and receives a fresh snapshot.
+    await slow.rendered();
+    const unacked = srv.keel.ctx.services.terminals!.get(id)!.viewers;
+    const sv = [...unacked].find((v) => v.behind)!;
+    slow.sendAck(sv.unackedBytes);
+    await waitFor(() => slow.snapshots === 2, 'a fresh snapshot for the slow viewer');
+    await waitFor(async () => {
+      const [m, s] = await Promise.all([mirrorScreen(srv, id), clientScreen(slow)]);
+      return m.serialized === s.serialized && m.cursorX === s.cursorX && m.cursorY === s.cursorY;
+    }, 'the slow viewer’s screen to equal the mirror');
+    assert.equal(slow.meta?.behind, false);
+    slow.close();
+    fast.close();
+    await srv.api('DELETE', `/api/terminals/${id}`);
+    t_log(`flood: fast ${(fast.outputBytes / MiB).toFixed(1)} MiB, slow ${(slow.outputBytes / KiB).toFixed(0)} KiB, heap growth ${(growth / MiB).toFixed(2)} MiB`);
+  });
+
+  it('exit flush: 2 MB printed right before exit reaches every viewer in full before the exit frame, 20 runs out of 20', async () => {
+    const N = 290_000;
+    let expected = '';
+    for (let i = 1; i <= N; i++) expected += `${i}\r\n`;
+    expected += 'LAST-LINE\r\n';
+    for (let run = 0; run < 20; run++) {
+      // The command waits for a line so both viewers are attached before the output starts.
+      const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: `read -r _; seq 1 ${N}; echo LAST-LINE` });
+      const id = json.id as string;
+      // Odd runs: one viewer on a slow link (acks every 300 ms), so the PTY is usually paused when the process exits.
+      const viewers = run % 2 === 0 || run > 4 ? [new TestClient(srv, id, { render: false }), new TestClient(srv, id, { render: false })] : [new TestClient(srv, id, { render: false, ackEveryMs: 300 })];
+      await Promise.all(viewers.map((v) => v.opened()));
+      await waitFor(() => viewers.every((v) => v.snapshots === 1), 'snapshots');
+      viewers[0]!.input('\r');
+      await waitFor(() => viewers.every((v) => v.exit !== undefined), `exit frames (run ${run})`, 60_000);
+      for (const [i, v] of viewers.entries()) {
+        assert.equal(v.snapshots, 1, `run ${run} viewer ${i}: no resync`);
+        assert.ok(v.textAtExit!.endsWith(expected), `run ${run} viewer ${i}: got ${v.outputBytesAtExit} bytes before exit; tail ${JSON.stringify(v.textAtExit!.slice(-40))}`);
+        assert.deepEqual(v.exit, { code: 0, signal: null });
+      }
+      await Promise.all(viewers.map((v) => v.closed()));
+      for (const v of viewers) assert.equal(v.closeCode, 1000);
+    }
+  });
+
+  it('exit while paused: output still buffered in a paused PTY when the process exits is delivered before the exit frame', async () => {
+    // One viewer acknowledging once a second: the PTY sits paused (over the high watermark) for most of
+    // each second, so the process exits while its last output waits in the PTY (node-pty would
+    // destroy the socket 200 ms after the exit and lose it).
+    const N = 60_000;
+    let expected = '';
+    for (let i = 1; i <= N; i++) expected += `${i}\r\n`;
+    expected += 'LAST-LINE\r\n';
+    for (let run = 0; run < 3; run++) {
+      const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: `read -r _; seq 1 ${N}; echo LAST-LINE` });
+      const v = new TestClient(srv, json.id, { render: false, ackEveryMs: 1000 });
+      await v.opened();
+      await waitFor(() => v.snapshots === 1, 'snapshot');
+      v.input('\r');
+      await waitFor(() => v.exit !== undefined, `exit frame (run ${run})`, 60_000);
+      assert.ok(v.textAtExit!.endsWith(expected), `run ${run}: got ${v.outputBytesAtExit} bytes before exit; tail ${JSON.stringify(v.textAtExit!.slice(-40))}`);
+      await v.closed();
+    }
+  });
+});
+
+function t_log(s: string) {
+  process.stdout.write(`# ${s}\n`);
+}
