@@ -85,6 +85,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   #reaping: Promise<void> | undefined;
   readonly #done: Promise<void>;
   #resolveDone!: () => void;
+  readonly #exited: Promise<void>;
+  #resolveExited!: () => void;
 
   constructor(spec: SessionSpec, cfg: SessionConfig, env: NodeJS.ProcessEnv) {
     super();
@@ -102,6 +104,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.createdAt = cfg.clock.now();
     this.#lastViewerAt = this.createdAt;
     this.#done = new Promise((r) => (this.#resolveDone = r));
+    this.#exited = new Promise((r) => (this.#resolveExited = r));
 
     const args = spec.command === null ? [] : ['-c', spec.command];
     // encoding null: raw Buffers, so acknowledgements count bytes exactly and nothing is decoded twice.
@@ -352,11 +355,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
       const deadline = this.#cfg.clock.now() + this.#cfg.killGraceMs;
       while (this.#cfg.clock.now() < deadline && sessionMembers(this.pid).length > 0) await this.#sleep(REAP_POLL_MS);
       if (sessionMembers(this.pid).length > 0) signalSession(this.pid, 'SIGKILL');
-      if (!this.#hasExited()) {
-        await this.#sleep(FORCE_DESTROY_AFTER_KILL_MS);
-        // Something outside the session holds the PTY open: give up on its last bytes.
-        if (!this.#hasExited()) this.#realDestroy?.();
-      }
+      await this.#within(this.#exited, FORCE_DESTROY_AFTER_KILL_MS);
+      // Something outside the session holds the PTY open: give up on its last bytes.
+      if (!this.#hasExited()) this.#realDestroy?.();
     })();
     return this.#reaping;
   }
@@ -370,6 +371,17 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     return new Promise((resolve) => void this.#cfg.clock.setTimeout(resolve, ms));
   }
 
+  /** Waits for `p`, at most `ms`; the timer is cancelled as soon as `p` settles. */
+  async #within(p: Promise<unknown>, ms: number): Promise<void> {
+    let timer: { dispose(): void } | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = this.#cfg.clock.setTimeout(resolve, ms)));
+    try {
+      await Promise.race([p.then(() => undefined, () => undefined), timeout]);
+    } finally {
+      timer?.dispose();
+    }
+  }
+
   async #onExit(info: ExitInfo): Promise<void> {
     if (this.#state === 'exited') return;
     this.#state = 'exited';
@@ -377,7 +389,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.#updateFlow();
     // Every byte has been read (node-pty reports exit after the PTY socket closed); let each viewer catch up, bounded by the grace.
     const viewers = [...this.#viewers];
-    await Promise.race([Promise.all(viewers.map((v) => v.finish(info))), this.#sleep(Math.max(this.#cfg.killGraceMs, 1_000))]);
+    this.#resolveExited();
+    await this.#within(Promise.all(viewers.map((v) => v.finish(info))), Math.max(this.#cfg.killGraceMs, 1_000));
     for (const v of viewers) v.close(1000, 'terminal exited');
     for (const fn of this.#exitListeners) {
       try {
