@@ -12,6 +12,7 @@ import { DisposableStore, toDisposable } from './core/lifecycle.ts';
 import { SlotLimiter } from './core/slot-limiter.ts';
 import { Auth, loadOrCreateToken } from './http/auth.ts';
 import { createHttpServer } from './http/server.ts';
+import { closeAllWebSockets } from './http/ws.ts';
 import { registerUi } from './http/ui.ts';
 import { AuditLog } from './observe/audit-log.ts';
 import { registerDebugRoutes } from './observe/debug-routes.ts';
@@ -123,6 +124,8 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
             log.error({ err }, 'shutdown hook failed');
           }
         }
+        // Clients that never answer the close frame must not hold the HTTP server open (see ws.ts).
+        await closeAllWebSockets(app.websocketServer);
         try {
           await app.close();
         } finally {

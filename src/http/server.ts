@@ -73,6 +73,15 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     }
   });
 
+  // An upgrade request answered with a plain HTTP status (401, 403, 404, 503) has left Node's HTTP
+  // machinery, so nothing closes its socket afterwards. @fastify/websocket destroys it only when its
+  // own onRequest hook ran, and the guard above refuses before that hook: every refused upgrade used
+  // to leak a half-open socket, an fd and a maxHttpConnections slot, and to hold up app.close().
+  // (Successful upgrades are hijacked and never reach onResponse.)
+  app.addHook('onResponse', async (req) => {
+    if ((req.raw as { upgrade?: boolean }).upgrade && !req.raw.socket.destroyed) req.raw.socket.destroy();
+  });
+
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');
     reply.header('Referrer-Policy', 'no-referrer');

@@ -1,7 +1,7 @@
 /** Shared WebSocket helpers: connection caps on upgrade, close with a typed code, liveness. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { WebSocket } from 'ws';
-import { KeelError } from '../core/errors.ts';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { CloseCode, KeelError } from '../core/errors.ts';
 import { DisposableStore, toDisposable, type Disposable } from '../core/lifecycle.ts';
 import type { Slot, SlotLimiter } from '../core/slot-limiter.ts';
 import { sendError } from './errors.ts';
@@ -73,4 +73,27 @@ export function socketScope(socket: WebSocket): DisposableStore {
   const scope = new DisposableStore();
   socket.once('close', () => scope.dispose());
   return scope;
+}
+
+/** How long clients get to answer the close frame at shutdown before their sockets are cut. */
+export const SHUTDOWN_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Shutdown step for every WebSocket the server holds: sends 1001 to those still open (subsystems'
+ * shutdown hooks have already sent their own reasons), waits up to `graceMs` for the close
+ * handshakes, then terminates what is left. Without it, a client that never answers the close frame
+ * (a phone that lost its network) kept its socket for ws's 30 s close timeout, so the HTTP server
+ * could not close and every such shutdown ran into the deadline and exited 1.
+ */
+export async function closeAllWebSockets(wss: WebSocketServer | undefined, graceMs = SHUTDOWN_CLOSE_GRACE_MS): Promise<void> {
+  if (!wss || wss.clients.size === 0) return;
+  const clients = [...wss.clients];
+  for (const c of clients) closeWith(c, CloseCode.goingAway, 'Keel is shutting down');
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.all(clients.map((c) => (c.readyState === c.CLOSED ? undefined : new Promise((resolve) => c.once('close', resolve))))),
+    new Promise((resolve) => (timer = setTimeout(resolve, graceMs))),
+  ]);
+  clearTimeout(timer);
+  for (const c of clients) if (c.readyState !== c.CLOSED) c.terminate();
 }

@@ -6,7 +6,7 @@ import v8 from 'node:v8';
 import * as pprof from '@datadog/pprof';
 import type { FastifyInstance } from 'fastify';
 import type { KeelContext } from '../context.ts';
-import { toDisposable } from '../core/lifecycle.ts';
+import { toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { memoryReport } from './memory-report.ts';
 import { createMetrics } from './metrics.ts';
@@ -22,14 +22,22 @@ const ENDPOINTS: [string, string, string][] = [
   ['GET', '/readyz', 'Readiness: 503 while shedding load (no auth)'],
 ];
 
+// The sampling heap profiler is process-global: pprof.heap.start throws when it is already running
+// and stop() ends it for everyone. Two Keels in one process (tests, embedding) used to crash at the
+// second createKeel and lose the first one's profiler at the first close; holders are now counted.
+let heapProfilerHolders = 0;
+function holdHeapProfiler(intervalBytes: number): Disposable {
+  if (heapProfilerHolders++ === 0) pprof.heap.start(intervalBytes, 64);
+  return toDisposable(() => {
+    if (--heapProfilerHolders === 0) pprof.heap.stop();
+  });
+}
+
 export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): void {
   const metrics = createMetrics(ctx);
   ctx.owner.add(toDisposable(() => metrics.clear()));
 
-  if (ctx.options.heapProfileIntervalBytes > 0) {
-    pprof.heap.start(ctx.options.heapProfileIntervalBytes, 64);
-    ctx.owner.add(toDisposable(() => pprof.heap.stop()));
-  }
+  if (ctx.options.heapProfileIntervalBytes > 0) ctx.owner.add(holdHeapProfiler(ctx.options.heapProfileIntervalBytes));
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
