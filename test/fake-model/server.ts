@@ -11,6 +11,7 @@
  * requests get SSE chunks (`data: {choices:[{delta:{content}}]}` … `data: [DONE]`), tool calls
  * streamed as `tool_calls` deltas with the arguments split over several chunks; other requests get
  * one JSON completion. With the queue empty the server answers 500 so a test never hangs on it.
+ * A scripted function that throws also answers 500, with its message (see `scriptErrors`).
  */
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -32,6 +33,9 @@ export type FakeResponse =
   /** Stream `text` (may be empty) then never finish: the client must abort. */
   | { hang: true; text?: string };
 
+/** A response, or a function choosing it from the request (e.g. to use a terminal id from a tool result). */
+export type Scripted = FakeResponse | ((req: RecordedRequest) => FakeResponse);
+
 export interface RecordedRequest {
   path: string;
   headers: http.IncomingHttpHeaders;
@@ -42,7 +46,9 @@ export interface RecordedRequest {
 
 export class FakeModel {
   readonly requests: RecordedRequest[] = [];
-  readonly #queue: FakeResponse[] = [];
+  /** Messages of scripted functions that threw (a test asserting inside a script sees them here). */
+  readonly scriptErrors: string[] = [];
+  readonly #queue: Scripted[] = [];
   readonly #server: http.Server;
   readonly #sockets = new Set<Socket>();
   readonly #waiters = new Set<() => void>();
@@ -73,7 +79,7 @@ export class FakeModel {
     return this.#queue.length;
   }
 
-  enqueue(...responses: FakeResponse[]): this {
+  enqueue(...responses: Scripted[]): this {
     this.#queue.push(...responses);
     return this;
   }
@@ -117,7 +123,14 @@ export class FakeModel {
     this.#waiters.clear();
 
     if (req.method !== 'POST' || !req.url?.endsWith('/chat/completions')) return json(res, 404, { error: { message: `fake model: no route ${req.method} ${req.url}` } });
-    const next = this.#queue.shift();
+    const scripted = this.#queue.shift();
+    let next: FakeResponse | undefined;
+    try {
+      next = typeof scripted === 'function' ? scripted(rec) : scripted;
+    } catch (err) {
+      this.scriptErrors.push((err as Error).message);
+      return json(res, 500, { error: { message: `fake model: script failed: ${(err as Error).message}`, type: 'server_error' } });
+    }
     if (!next) return json(res, 500, { error: { message: 'fake model: no scripted response left', type: 'server_error' } });
     if ('error' in next) return json(res, next.error.status, { error: { message: next.error.message, type: 'invalid_request_error' } });
 
@@ -182,4 +195,11 @@ function split(s: string, n: number): string[] {
   const out: string[] = [];
   for (let i = 0; i < s.length; i += size) out.push(s.slice(i, i + size));
   return out;
+}
+
+/** The last `role: "tool"` message's content in a recorded chat-completions request (what the agent answered). */
+export function lastToolContent(req: RecordedRequest): string {
+  const msgs = (req.body?.messages ?? []) as { role: string; content: unknown }[];
+  for (let i = msgs.length - 1; i >= 0; i--) if (msgs[i]!.role === 'tool') return String(msgs[i]!.content);
+  throw new Error('fake model: the request has no tool message');
 }
