@@ -22,9 +22,10 @@ import { budgetReport, recordBaselineRss } from './observe/memory-report.ts';
 import { ObserveRegistry } from './observe/registry.ts';
 import { openDatabase } from './store/db.ts';
 import { registerTerminals } from './terminals/routes.ts';
+import { registerDocuments } from './docs/routes.ts';
 
 /** Feature subsystems, registered in order. Later issues add theirs here. */
-const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals];
+const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerDocuments];
 
 export interface KeelDeps {
   clock?: Clock;
