@@ -23,9 +23,11 @@ import { ObserveRegistry } from './observe/registry.ts';
 import { openDatabase } from './store/db.ts';
 import { registerTerminals } from './terminals/routes.ts';
 import { registerDocuments } from './docs/routes.ts';
+import { registerStream } from './stream/routes.ts';
+import { registerChat } from './chat/routes.ts';
 
 /** Feature subsystems, registered in order. Later issues add theirs here. */
-const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerDocuments];
+const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerStream, registerChat, registerDocuments];
 
 export interface KeelDeps {
   clock?: Clock;

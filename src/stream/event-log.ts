@@ -1,0 +1,248 @@
+/**
+ * The event log: every agent event, persisted in SQLite with a global, monotonically increasing
+ * `seq` (AUTOINCREMENT: a seq is never reused, even after the newest rows are deleted, so a client's
+ * Last-Event-ID can never point at a different event). `append` is the only way in, and it persists
+ * AND publishes to the SSE hub in one synchronous step: a reader that reads the log and subscribes
+ * in the same tick sees every event exactly once (see SseHub.#replay).
+ *
+ * Retention, per session: at most `maxEventsPerSession` events (checked every 128 appends and at each
+ * sweep) and none older than `maxAgeMs` (at each sweep). Sweeps run on an unref'd timer, in bounded
+ * batches with a macrotask between them, so a large backlog never blocks the event loop for long.
+ */
+import type { Clock } from '../core/clock.ts';
+import { KeelError } from '../core/errors.ts';
+import type { Disposable } from '../core/lifecycle.ts';
+import { migrate, type Database } from '../store/db.ts';
+import type { AgentEventPayload, StoredEvent } from './events.ts';
+
+export interface EventLogOptions {
+  maxEventsPerSession: number;
+  /** 0 = no age limit. */
+  maxAgeMs: number;
+  sweepMs: number;
+  clock: Clock;
+}
+
+/** A row as stored: `json` is the whole StoredEvent, ready to be framed without a parse/stringify round trip. */
+export interface RawEvent {
+  seq: number;
+  json: string;
+}
+
+/** Called once per appended event, after it is persisted: the SSE hub's broadcast. */
+export type Publish = (event: StoredEvent, json: string) => void;
+
+/** Appends between two count checks of the appended session. */
+const COUNT_CHECK_EVERY = 128;
+/** Rows deleted per statement during a sweep; a macrotask runs between two batches. */
+const SWEEP_BATCH = 5_000;
+/** Largest page `read` returns. */
+export const MAX_PAGE = 1_000;
+
+const MIGRATIONS = [
+  `CREATE TABLE events (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     session_id TEXT NOT NULL,
+     type TEXT NOT NULL,
+     -- Groups the events of one chat message: 'a:<messageId>' (assistant deltas + done),
+     -- 't:<callId>' (tool call + result); NULL for single-event messages.
+     message_key TEXT,
+     payload TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE INDEX events_session_seq ON events (session_id, seq);
+   CREATE INDEX events_at ON events (at);`,
+];
+
+export function messageKeyOf(p: AgentEventPayload): string | null {
+  switch (p.type) {
+    case 'assistant_delta':
+    case 'assistant_done':
+      return 'a:' + p.messageId;
+    case 'tool_call':
+    case 'tool_result':
+      return 't:' + p.callId;
+    default:
+      return null;
+  }
+}
+
+function eventJson(seq: number, sessionId: string, at: number, payloadJson: string): string {
+  return `{"seq":${seq},"sessionId":${JSON.stringify(sessionId)},"at":${at},"payload":${payloadJson}}`;
+}
+
+export class EventLog implements Disposable {
+  readonly #db: Database;
+  readonly #o: EventLogOptions;
+  readonly #publish: Publish;
+  readonly #insert;
+  readonly #readAll;
+  readonly #readSession;
+  readonly #trimSession;
+  #sessionCheck: ((sessionId: string) => boolean) | undefined;
+  #head: number;
+  #rows: number;
+  #appends = 0;
+  #deletedByRetention = 0;
+  #sweeper: Disposable | undefined;
+  #sweeping = false;
+  #disposed = false;
+
+  constructor(db: Database, opts: EventLogOptions, publish: Publish) {
+    this.#db = db;
+    this.#o = opts;
+    this.#publish = publish;
+    migrate(db, 'stream', MIGRATIONS);
+    this.#insert = db.prepare('INSERT INTO events (session_id, type, message_key, payload, at) VALUES (?, ?, ?, ?, ?) RETURNING seq');
+    this.#readAll = db.prepare('SELECT seq, session_id, payload, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
+    this.#readSession = db.prepare('SELECT seq, session_id, payload, at FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?');
+    this.#trimSession = db.prepare(
+      'DELETE FROM events WHERE session_id = ? AND seq <= (SELECT seq FROM events WHERE session_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)',
+    );
+    const seqRow = db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+    this.#head = seqRow?.seq ?? 0;
+    // Counted once at start, then kept exact by every insert and delete (all of them go through here).
+    this.#rows = (db.prepare('SELECT count(*) AS n FROM events').get() as { n: number }).n;
+    this.#sweeper = opts.clock.setInterval(() => void this.sweep(), opts.sweepMs);
+  }
+
+  /** The seq of the newest event ever appended (0 when none). */
+  get head(): number {
+    return this.#head;
+  }
+  /** Rows in the log now. */
+  get rows(): number {
+    return this.#rows;
+  }
+  get deletedByRetention(): number {
+    return this.#deletedByRetention;
+  }
+
+  /**
+   * Set by the chat subsystem: `append` to a session that does not exist (deleted while a turn was
+   * still finishing) throws instead of leaving orphan rows no one can delete.
+   */
+  setSessionCheck(check: ((sessionId: string) => boolean) | undefined): void {
+    this.#sessionCheck = check;
+  }
+
+  /**
+   * Persists one event and publishes it to /stream subscribers, in the same synchronous step.
+   * Throws KeelError 404 `chat_session_not_found` for a session that does not exist, and whatever
+   * SQLite throws (disk full): callers in background loops must catch.
+   */
+  append(sessionId: string, payload: AgentEventPayload): StoredEvent {
+    if (this.#disposed) throw new KeelError(503, 'shutting_down', 'Keel is shutting down; the event was not recorded.');
+    if (this.#sessionCheck && !this.#sessionCheck(sessionId)) {
+      throw new KeelError(404, 'chat_session_not_found', `Chat session ${sessionId} does not exist (it may have been deleted).`);
+    }
+    const at = this.#o.clock.now();
+    const payloadJson = JSON.stringify(payload);
+    const row = this.#insert.get(sessionId, payload.type, messageKeyOf(payload), payloadJson, at) as { seq: number };
+    const seq = Number(row.seq);
+    this.#head = seq;
+    this.#rows++;
+    const event: StoredEvent = { seq, sessionId, at, payload };
+    if (++this.#appends % COUNT_CHECK_EVERY === 0) this.#trimCount(sessionId);
+    this.#publish(event, eventJson(seq, sessionId, at, payloadJson));
+    return event;
+  }
+
+  /** Events after `after` (exclusive), oldest first, at most `limit` (≤ MAX_PAGE), optionally of one session. */
+  read(opts: { after: number; sessionId?: string; limit?: number }): StoredEvent[] {
+    return this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), sessionId: r.session_id, at: Number(r.at), payload: JSON.parse(r.payload) as AgentEventPayload }));
+  }
+
+  /** Like `read`, as ready-made StoredEvent JSON (what /stream sends). */
+  readRaw(opts: { after: number; sessionId?: string; limit?: number }): RawEvent[] {
+    return this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), json: eventJson(Number(r.seq), r.session_id, Number(r.at), r.payload) }));
+  }
+
+  #rowsAfter(opts: { after: number; sessionId?: string; limit?: number }): { seq: number; session_id: string; payload: string; at: number }[] {
+    const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? MAX_PAGE));
+    const rows = opts.sessionId === undefined ? this.#readAll.all(opts.after, limit) : this.#readSession.all(opts.sessionId, opts.after, limit);
+    return rows as { seq: number; session_id: string; payload: string; at: number }[];
+  }
+
+  /**
+   * One page of a session's chat messages, newest first by message: the events of the `limit`
+   * messages that start before `before` (a message is the events sharing a message key, or a single
+   * event; `turn` started/finished markers are left out), oldest first. `more` says whether older
+   * messages exist. Cost: one scan of the session's index entries (bounded by maxEventsPerSession).
+   */
+  readMessagePage(sessionId: string, before: number, limit: number): { events: StoredEvent[]; more: boolean } {
+    const groups = this.#db
+      .prepare(
+        `SELECT min(seq) AS start, COALESCE(message_key, 'e:' || seq) AS k FROM events
+         WHERE session_id = ? AND NOT (type = 'turn' AND json_extract(payload, '$.state') IN ('started', 'finished'))
+         GROUP BY k HAVING start < ? ORDER BY start DESC LIMIT ?`,
+      )
+      .all(sessionId, before, limit + 1) as { start: number; k: string }[];
+    const more = groups.length > limit;
+    if (more) groups.length = limit;
+    if (!groups.length) return { events: [], more: false };
+    const first = Number(groups[groups.length - 1]!.start);
+    const rows = this.#db
+      .prepare(
+        `SELECT seq, session_id, payload, at FROM events
+         WHERE session_id = ? AND seq >= ? AND COALESCE(message_key, 'e:' || seq) IN (SELECT value FROM json_each(?))
+         ORDER BY seq`,
+      )
+      .all(sessionId, first, JSON.stringify(groups.map((g) => g.k))) as { seq: number; session_id: string; payload: string; at: number }[];
+    return { events: rows.map((r) => ({ seq: Number(r.seq), sessionId: r.session_id, at: Number(r.at), payload: JSON.parse(r.payload) as AgentEventPayload })), more };
+  }
+
+  /** Deletes every event of a session; returns how many. */
+  deleteSession(sessionId: string): number {
+    const n = Number(this.#db.prepare('DELETE FROM events WHERE session_id = ?').run(sessionId).changes);
+    this.#rows -= n;
+    return n;
+  }
+
+  #trimCount(sessionId: string): number {
+    const n = Number(this.#trimSession.run(sessionId, sessionId, this.#o.maxEventsPerSession).changes);
+    this.#rows -= n;
+    this.#deletedByRetention += n;
+    return n;
+  }
+
+  /** Applies the age and count limits now. Resolves to the number of rows deleted. */
+  async sweep(): Promise<number> {
+    if (this.#sweeping || this.#disposed) return 0;
+    this.#sweeping = true;
+    let deleted = 0;
+    try {
+      if (this.#o.maxAgeMs > 0) {
+        const del = this.#db.prepare('DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE at < ? ORDER BY at LIMIT ?)');
+        for (let batch = 0; batch < 10_000; batch++) {
+          if (this.#disposed) return deleted;
+          const n = Number(del.run(this.#o.clock.now() - this.#o.maxAgeMs, SWEEP_BATCH).changes);
+          this.#rows -= n;
+          this.#deletedByRetention += n;
+          deleted += n;
+          if (n < SWEEP_BATCH) break;
+          await new Promise((r) => setImmediate(r));
+        }
+      }
+      if (this.#disposed) return deleted;
+      const over = this.#db
+        .prepare('SELECT session_id FROM events GROUP BY session_id HAVING count(*) > ? LIMIT 1000')
+        .all(this.#o.maxEventsPerSession) as { session_id: string }[];
+      for (const { session_id } of over) {
+        if (this.#disposed) return deleted;
+        deleted += this.#trimCount(session_id);
+        await new Promise((r) => setImmediate(r));
+      }
+      return deleted;
+    } finally {
+      this.#sweeping = false;
+    }
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    this.#sweeper?.dispose();
+    this.#sweeper = undefined;
+  }
+}
