@@ -162,3 +162,57 @@ describe('documents: sync', () => {
     }
   });
 });
+
+describe('documents: shutdown and observability', () => {
+  it('shutdown stores every dirty document before closing editors with 1001', async () => {
+    const srv = await startDocs({ docStoreDebounceMs: 3_600_000, docStoreMaxDebounceMs: 3_600_000 });
+    const dataDir = srv.k.dataDir;
+    try {
+      const id = await srv.create();
+      const a = await srv.open(id);
+      a.append('unsaved until shutdown');
+      await waitFor(() => srv.mgr.room(id)?.text() === 'unsaved until shutdown', 'edit');
+      assert.equal(srv.mgr.docs.loadState(id), null, 'the debounce has not stored it');
+      assert.equal(srv.stats().dirty_documents, 1);
+      const closing = srv.k.keel.close();
+      await waitFor(() => a.closeInfo, 'the editor to be closed');
+      assert.equal(a.closeInfo!.code, 1001);
+      await closing;
+      const k2 = await startKeel({ dataDir });
+      try {
+        assert.equal(k2.keel.ctx.services.docs!.exportMarkdown(id).text, 'unsaved until shutdown');
+      } finally {
+        await k2.close();
+      }
+    } finally {
+      (await import('node:fs')).rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('reports documents in /debug/memory and /metrics', async () => {
+    const srv = await startDocs();
+    try {
+      const id = await srv.create();
+      const a = await srv.open(id);
+      a.append('observed');
+      a.requestLock();
+      await waitFor(() => a.lock, 'lock');
+      const mem = (await srv.api('GET', '/debug/memory')).json;
+      const d = mem.subsystems.docs;
+      assert.equal(d.documents_loaded, 1);
+      assert.equal(d.connections, 1);
+      assert.equal(d.locks_held, 1);
+      assert.equal(d.rate_limit_buckets, 1);
+      assert.ok(d.doc_bytes > 0);
+      assert.equal(mem.connections.doc_connections, 1);
+      assert.ok(mem.budget.by_subsystem.docs > 0);
+      const metrics = (await srv.api('GET', '/metrics')).text;
+      assert.match(metrics, /keel_subsystem\{subsystem="docs",stat="documents_loaded"\} 1/);
+      assert.match(metrics, /keel_subsystem\{subsystem="docs",stat="locks_held"\} 1/);
+      assert.match(metrics, /keel_connections\{kind="doc_connections"\} 1/);
+      await a.close();
+    } finally {
+      await srv.close();
+    }
+  });
+});
