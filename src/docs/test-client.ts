@@ -33,6 +33,7 @@ export class DocClient {
   synced = false;
   closeInfo: { code: number; reason: string } | undefined;
   #presenceClock = 0;
+  #onHello: (() => void) | undefined;
   readonly #onRemote: ((u: Uint8Array) => void) | undefined;
 
   private constructor(ws: WebSocket, opts: DocClientOptions) {
@@ -61,7 +62,6 @@ export class DocClient {
     const timeoutMs = opts.timeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        clearInterval(poll);
         ws.terminate();
         reject(new Error(`document socket ${url} did not say hello within ${timeoutMs} ms`));
       }, timeoutMs);
@@ -69,7 +69,6 @@ export class DocClient {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
-          clearInterval(poll);
           clearTimeout(timer);
           req.destroy();
           const err = new Error(`upgrade refused with ${res.statusCode}: ${Buffer.concat(chunks).toString()}`) as Error & { status?: number; body?: string };
@@ -85,19 +84,15 @@ export class DocClient {
         encoding.writeVarUint8Array(e, Y.encodeStateVector(client.doc));
         ws.send(encoding.toUint8Array(e));
       });
-      const poll = setInterval(() => {
-        if (client.hello) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          resolve(client);
-        } else if (client.closeInfo) {
-          clearInterval(poll);
-          clearTimeout(timer);
-          reject(new Error(`document socket closed before hello: ${client.closeInfo.code} ${client.closeInfo.reason}`));
-        }
-      }, 5);
+      client.#onHello = () => {
+        clearTimeout(timer);
+        resolve(client);
+      };
+      ws.once('close', (code, reason) => {
+        clearTimeout(timer);
+        if (!client.hello) reject(new Error(`document socket closed before hello: ${code} ${reason.toString()}`));
+      });
       ws.once('error', (err) => {
-        clearInterval(poll);
         clearTimeout(timer);
         reject(err);
       });
@@ -200,6 +195,8 @@ export class DocClient {
       if (m.type === 'hello') {
         this.hello = m;
         this.lock = m.lock;
+        this.#onHello?.();
+        this.#onHello = undefined;
       }
       if (m.type === 'lock') this.lock = m.lock;
       this.controls.push(m);
