@@ -54,7 +54,7 @@ export class DocClient {
     });
   }
 
-  /** Connects, sends SyncStep1, and resolves once the server's hello has arrived. */
+  /** Connects, sends SyncStep1, and resolves once the server's hello and SyncStep2 have arrived. */
   static open(url: string, opts: DocClientOptions = {}): Promise<DocClient> {
     const full = opts.name ? `${url}${url.includes('?') ? '&' : '?'}name=${encodeURIComponent(opts.name)}` : url;
     const ws = new WebSocket(full, { headers: opts.headers, perMessageDeflate: false });
@@ -182,8 +182,12 @@ export class DocClient {
         if (this.ws.readyState === this.ws.OPEN) this.ws.send(encoding.toUint8Array(e));
       } else {
         Y.applyUpdate(this.doc, payload, REMOTE);
-        if (step === SyncStep.step2) this.synced = true;
-        else this.#onRemote?.(payload);
+        if (step === SyncStep.step2 && !this.synced) {
+          this.synced = true;
+          // The server sends hello before it answers our SyncStep1: both are here now.
+          this.#onHello?.();
+          this.#onHello = undefined;
+        } else if (step === SyncStep.update) this.#onRemote?.(payload);
       }
     } else if (type === MessageType.awareness) {
       for (const e of decodeAwarenessUpdate(decoding.readVarUint8Array(d))) {
@@ -195,8 +199,6 @@ export class DocClient {
       if (m.type === 'hello') {
         this.hello = m;
         this.lock = m.lock;
-        this.#onHello?.();
-        this.#onHello = undefined;
       }
       if (m.type === 'lock') this.lock = m.lock;
       this.controls.push(m);
