@@ -5,7 +5,8 @@ import { startServer, TestClient, waitFor, type TestServer } from './test-helper
 describe('terminals: REST and viewers', () => {
   let srv: TestServer;
   before(async () => {
-    srv = await startServer({ terminalShell: '/bin/bash' });
+    // /bin/sh: the machine's ~/.bashrc may take a minute (pyenv init); the shell under test is ours, not its rc files.
+    srv = await startServer({ terminalShell: '/bin/sh' });
   });
   after(async () => {
     await srv.close();
@@ -46,12 +47,18 @@ describe('terminals: REST and viewers', () => {
     const b = new TestClient(srv, id);
     const ro = new TestClient(srv, id, { share: c.json.share });
     await Promise.all([a.opened(), b.opened(), ro.opened()]);
-    await waitFor(() => a.snapshots > 0 && b.snapshots > 0 && ro.snapshots > 0, 'snapshots');
+    await waitFor(() => b.snapshots > 0 && ro.snapshots > 0, 'snapshots');
+    await a.ready();
     assert.equal(ro.meta?.role, 'read-only');
     assert.equal(a.meta?.role, 'owner');
     const word = `hello-${Math.floor(Math.random() * 1e9)}`;
     a.input(`echo ${word}\r`);
-    for (const v of [a, b, ro]) await waitFor(async () => (await v.screen()).split('\n').some((l) => l.trim() === word), `echo on ${v === ro ? 'read-only' : 'owner'} viewer`);
+    for (const v of [a, b, ro]) {
+      await waitFor(async () => (await v.screen()).split('\n').some((l) => l.trim() === word), `echo on ${v === ro ? 'read-only' : 'owner'} viewer`).catch(async (err) => {
+        console.error(JSON.stringify(v.text), v.frames, v.notices, await v.screen());
+        throw err;
+      });
+    }
 
     const marker = `ro-${Math.floor(Math.random() * 1e9)}`;
     ro.input(`echo ${marker}\r`);

@@ -39,7 +39,8 @@ describe('terminals: flow control, reconnect, exit flush', () => {
     const watcher = new TestClient(srv, id, { cols: 90, rows: 20 });
     const first = new TestClient(srv, id, { cols: 90, rows: 20 });
     await Promise.all([watcher.opened(), first.opened()]);
-    await waitFor(() => watcher.snapshots > 0 && first.snapshots > 0, 'first snapshots');
+    await waitFor(() => watcher.snapshots > 0, 'first snapshots');
+    await first.ready();
     first.input(
       "printf '\\e[31mred\\e[0m \\e[1;4;38;5;202mfancy\\e[0m \\e[48;2;10;20;30;97mtruecolor\\e[0m\\n'; seq 1 150; printf '\\e[7minverse\\e[0m tail-%s' $((3*5)); printf '\\e[5;10Hmoved'\r",
     );
@@ -74,7 +75,8 @@ describe('terminals: flow control, reconnect, exit flush', () => {
     const slow = new TestClient(srv, id, { ack: false });
     const fast = new TestClient(srv, id, { render: false, keepText: false });
     await Promise.all([slow.opened(), fast.opened()]);
-    await waitFor(() => slow.snapshots === 1 && fast.snapshots === 1, 'first snapshots');
+    await waitFor(() => fast.snapshots === 1, 'first snapshots');
+    await slow.ready();
     forceGc();
     const heapBefore = process.memoryUsage().heapUsed;
 

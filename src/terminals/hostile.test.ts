@@ -39,7 +39,7 @@ describe('terminals: bad input and limits', () => {
   async function stillServes() {
     const a = new TestClient(srv, id);
     await a.opened();
-    await waitFor(() => a.snapshots === 1, 'snapshot');
+    await a.ready();
     const w = `ok-${Math.floor(Math.random() * 1e9)}`;
     a.input(`echo ${w}\r`);
     await waitFor(() => a.text.includes(w + '\r\n'), 'echo after bad input');

@@ -30,7 +30,7 @@ describe('terminals: lifecycle', () => {
     const pid = r.json.pid as number;
     const c = new TestClient(srv, r.json.id);
     await c.opened();
-    await waitFor(() => c.snapshots === 1, 'snapshot');
+    await c.ready();
     c.input('sleep 1000\r');
     await waitFor(() => inSession(pid).some((p) => comm(p.pid) === 'sleep'), 'sleep running');
     const sleep = inSession(pid).find((p) => comm(p.pid) === 'sleep')!;
@@ -48,7 +48,7 @@ describe('terminals: lifecycle', () => {
     const pid = r.json.pid as number;
     const c = new TestClient(srv, r.json.id);
     await c.opened();
-    await waitFor(() => c.snapshots === 1, 'snapshot');
+    await c.ready();
     c.input("sleep 1001 & (trap '' HUP; exec sleep 1002) & sleep 1003\r");
     await waitFor(() => inSession(pid).filter((p) => comm(p.pid) === 'sleep').length === 3, 'three sleeps');
     const del = await srv.api('DELETE', `/api/terminals/${r.json.id}`);
@@ -83,7 +83,7 @@ describe('terminals: lifecycle', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-restore-'));
     const cwd = fs.mkdtempSync(path.join(os.tmpdir(), 'keel-cwd-'));
     try {
-      const a = await startServer({ terminalShell: '/bin/bash' }, dir);
+      const a = await startServer({ terminalShell: '/bin/sh' }, dir);
       const t1 = await a.api('POST', '/api/terminals', { cols: 100, rows: 30, cwd, name: 'work' });
       const t2 = await a.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'sleep 1000', name: 'sleeper' });
       const c = new TestClient(a, t1.json.id);
@@ -94,7 +94,7 @@ describe('terminals: lifecycle', () => {
       assert.equal(c.closeCode, 1001);
       for (const t of [t1, t2]) assert.equal(inSession(t.json.pid).filter((p) => p.state !== 'Z').length, 0, 'no process left after shutdown');
 
-      const b = await startServer({ terminalShell: '/bin/bash' }, dir);
+      const b = await startServer({ terminalShell: '/bin/sh' }, dir);
       try {
         const prev = await b.api('GET', '/api/terminals/previous');
         assert.deepEqual(prev.json.terminals.map((t: { name: string }) => t.name), ['work', 'sleeper']);
@@ -107,7 +107,7 @@ describe('terminals: lifecycle', () => {
         assert.notEqual(nt.id, t1.json.id);
         const v = new TestClient(b, nt.id);
         await v.opened();
-        await waitFor(() => v.snapshots === 1, 'snapshot');
+        await v.ready();
         v.input('pwd\r');
         await waitFor(() => v.text.includes(cwd + '\r\n'), 'the restored shell runs in the same directory');
         v.close();

@@ -24,10 +24,15 @@ const mirrors = new Map<string, Entry>();
 
 const post = (m: FromWorker) => port.postMessage(m);
 
-/** Runs `fn` once every write queued so far has been parsed (xterm parses asynchronously, in order). */
-function afterWrites(e: Entry, fn: () => void): void {
-  e.term.write('', fn);
+/**
+ * Runs `fn` once every write queued so far has been parsed (xterm parses asynchronously, in order).
+ * If the mirror was closed meanwhile, `fn` must not touch its disposed terminal: `onClosed` runs instead.
+ */
+function afterWrites(id: string, e: Entry, fn: () => void, onClosed?: () => void): void {
+  e.term.write('', () => (mirrors.get(id) === e ? fn() : onClosed?.()));
 }
+
+const closedReply = (req: number) => () => post({ t: 'reply', req, ok: false, error: 'mirror closed' });
 
 function reply(req: number, fn: () => SnapshotReply | string | number): void {
   try {
@@ -54,15 +59,20 @@ port.on('message', (m: ToWorker) => {
   switch (m.t) {
     case 'data': {
       const n = m.data.byteLength;
-      e.term.write(m.data, () => post({ t: 'parsed', id: m.id, bytes: n, lines: e.term.buffer.normal.length }));
+      e.term.write(m.data, () => {
+        if (mirrors.get(m.id) === e) post({ t: 'parsed', id: m.id, bytes: n, lines: e.term.buffer.normal.length });
+      });
       return;
     }
     case 'resize':
       // Ordered with the data: queued writes before it are parsed at the old size, as in a real terminal.
-      afterWrites(e, () => e.term.resize(m.cols, m.rows));
+      afterWrites(m.id, e, () => e.term.resize(m.cols, m.rows));
       return;
     case 'snapshot':
-      afterWrites(e, () =>
+      afterWrites(
+        m.id,
+        e,
+        () =>
         reply(m.req, () => ({
           data: e.serializer.serialize({ scrollback: e.scrollback }),
           cols: e.term.cols,
@@ -70,13 +80,17 @@ port.on('message', (m: ToWorker) => {
           cursorX: e.term.buffer.active.cursorX,
           cursorY: e.term.buffer.active.cursorY,
         })),
+        closedReply(m.req),
       );
       return;
     case 'text':
-      afterWrites(e, () => reply(m.req, () => screenText(e.term, m.scrollback)));
+      afterWrites(m.id, e, () => reply(m.req, () => screenText(e.term, m.scrollback)), closedReply(m.req));
       return;
     case 'trim':
-      afterWrites(e, () =>
+      afterWrites(
+        m.id,
+        e,
+        () =>
         reply(m.req, () => {
           const before = e.term.buffer.normal.length;
           // Lowering the option drops the oldest lines now; raising it again only allows regrowth.
@@ -84,11 +98,13 @@ port.on('message', (m: ToWorker) => {
           e.term.options.scrollback = e.scrollback;
           return before - e.term.buffer.normal.length;
         }),
+        closedReply(m.req),
       );
       return;
     case 'close':
       mirrors.delete(m.id);
-      e.term.dispose();
+      // Disposing with writes still queued makes xterm's parser run on a disposed terminal: let the (bounded) backlog finish first.
+      e.term.write('', () => e.term.dispose());
       return;
   }
 });

@@ -22,10 +22,11 @@ describe('protocol codec', () => {
     }
   });
 
-  it('decodes acks as positive decimal counts only', () => {
+  it('decodes acks as non-negative decimal counts only', () => {
     assert.deepEqual(dec('a5000'), { ok: true, message: { type: 'ack', bytes: 5000 } });
     assert.deepEqual(dec(encodeClient.ack(9_999_999_999)), { ok: true, message: { type: 'ack', bytes: 9_999_999_999 } });
-    for (const bad of ['a', 'a0', 'a-5', 'a1.5', 'a1e3', 'a 12', 'a12 ', 'a0x10', 'a12345678901', 'aabc']) {
+    assert.deepEqual(dec('a0'), { ok: true, message: { type: 'ack', bytes: 0 } });
+    for (const bad of ['a', 'a-5', 'a1.5', 'a1e3', 'a 12', 'a12 ', 'a0x10', 'a12345678901', 'aabc']) {
       const r = dec(bad);
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.equal(r.code, 'invalid_ack');

@@ -47,8 +47,8 @@ export function decodeClientFrame(frame: Buffer, range: SizeRange): DecodeResult
     case ClientOp.ack: {
       const text = payload.toString('latin1');
       if (!ACK_RE.test(text)) return fail('invalid_ack', 'An acknowledgement is "a" followed by a decimal byte count (at most 10 digits).');
+      // "a0" is a harmless no-op (an empty snapshot acknowledged as rendered), not an error.
       const bytes = Number(text);
-      if (bytes <= 0) return fail('invalid_ack', 'An acknowledgement must count at least one byte.');
       return { ok: true, message: { type: 'ack', bytes } };
     }
     default:

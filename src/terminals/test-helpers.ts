@@ -51,10 +51,17 @@ export async function startServer(overrides: Partial<KeelOptions> = {}, dataDir?
       return { status: res.status, json, text };
     },
     async close() {
-      await keel.close('test');
+      await bounded(keel.close('test'), 30_000, 'Keel to close');
       if (!dataDir) fs.rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** `p`, or a rejection after `ms`. */
+export function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms)));
+  return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
 /** Polls `cond` every 20 ms until it holds or `timeoutMs` passes (then throws with `what`). */
@@ -134,13 +141,17 @@ export class TestClient {
     });
   }
 
-  opened(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.ws.readyState === WebSocket.OPEN) return resolve();
-      this.ws.once('open', () => resolve());
-      this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
-      this.ws.once('error', reject);
-    });
+  opened(timeoutMs = 10_000): Promise<void> {
+    return bounded(
+      new Promise((resolve, reject) => {
+        if (this.ws.readyState === WebSocket.OPEN) return resolve();
+        this.ws.once('open', () => resolve());
+        this.ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${res.statusCode}`)));
+        this.ws.once('error', reject);
+      }),
+      timeoutMs,
+      'the socket to open',
+    );
   }
 
   #onFrame(data: Buffer): void {
@@ -173,7 +184,7 @@ export class TestClient {
   }
 
   #sendAckFor(n: number): void {
-    if (!this.ack) return;
+    if (!this.ack || n === 0) return;
     if (this.#ackTimer) this.#heldAck += n;
     else if (this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(n));
   }
@@ -185,6 +196,14 @@ export class TestClient {
       this.#pendingWrites--;
       this.#sendAckFor(n);
     });
+  }
+
+  /**
+   * Waits for the first snapshot and a non-empty screen (the shell's prompt): bash may discard
+   * input typed before its line editor has started, as with a person typing too early.
+   */
+  async ready(timeoutMs = 20_000): Promise<void> {
+    await waitFor(async () => this.snapshots > 0 && (await this.screen()).trim().length > 0, 'the shell prompt', timeoutMs);
   }
 
   /** Sends an acknowledgement by hand (for clients created with ack: false). */
@@ -209,8 +228,8 @@ export class TestClient {
     return lines.join('\n');
   }
 
-  closed(): Promise<void> {
-    return new Promise((r) => (this.closeCode !== undefined ? r() : this.ws.once('close', () => r())));
+  closed(timeoutMs = 15_000): Promise<void> {
+    return bounded(new Promise((r) => (this.closeCode !== undefined ? r() : this.ws.once('close', () => r()))), timeoutMs, 'the socket to close');
   }
 
   close(): void {
