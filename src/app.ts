@@ -25,9 +25,10 @@ import { registerTerminals } from './terminals/routes.ts';
 import { registerDocuments } from './docs/routes.ts';
 import { registerStream } from './stream/routes.ts';
 import { registerChat } from './chat/routes.ts';
+import { registerAgent } from './agent/register.ts';
 
 /** Feature subsystems, registered in order. Later issues add theirs here. */
-const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerStream, registerChat, registerDocuments];
+const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerStream, registerChat, registerAgent, registerDocuments];
 
 export interface KeelDeps {
   clock?: Clock;
