@@ -122,12 +122,18 @@ export async function registerStream(app: FastifyInstance, ctx: KeelContext): Pr
     const slot = limiter.acquire(); // over --max-sse-connections: 503 too_many_connections
     // From here on the response belongs to the hub; a client that leaves fires 'close' on it.
     reply.hijack();
+    // Fastify's 'finish'/'error' listeners keep its per-request objects (Request, Reply, a child
+    // logger, params: ~1 KiB) alive until the response ends — up to --sse-max-lifetime-ms, times
+    // thousands of idle subscribers. Drop them: they only run onResponse hooks and request logging,
+    // and no onResponse hook concerns a stream (the one in http/server.ts is for refused upgrades).
+    const res = reply.raw;
+    for (const event of ['finish', 'error'] as const) for (const l of res.listeners(event)) res.removeListener(event, l as () => void);
     try {
-      hub.subscribe(reply.raw, { after, sessionId: parsed.data.session, slot });
+      hub.subscribe(res, { after, sessionId: parsed.data.session, slot });
     } catch (err) {
       slot.dispose();
       req.log.warn({ err }, '/stream subscribe failed');
-      reply.raw.destroy();
+      res.destroy();
     }
     return reply;
   });

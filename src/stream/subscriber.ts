@@ -30,6 +30,10 @@ function byteLength(frame: string): number {
   return Buffer.byteLength(frame);
 }
 
+/** The subscriber of a response, so one shared listener function serves every response (no closures per subscriber). */
+const kSubscriber = Symbol('keel.subscriber');
+type Res = ServerResponse & { [kSubscriber]?: Subscriber };
+
 export class Subscriber {
   readonly id: string;
   readonly res: ServerResponse;
@@ -47,8 +51,16 @@ export class Subscriber {
   #queue: BoundedQueue<string> | undefined;
   readonly #owner: SubscriberOwner;
   readonly #slot: Disposable;
-  readonly #onClose = (): void => this.#release();
-  readonly #onDrain = (): void => this.#flush();
+
+  // Shared by all subscribers; `this` is the response (EventEmitter calls listeners that way).
+  static #onClose(this: Res): void {
+    const s = this[kSubscriber];
+    if (s) s.#release();
+  }
+  static #onDrain(this: Res): void {
+    const s = this[kSubscriber];
+    if (s) s.#flush();
+  }
 
   constructor(owner: SubscriberOwner, res: ServerResponse, init: { id: string; sessionId: string | undefined; lastSeq: number; endsAt: number; slot: Disposable }) {
     this.#owner = owner;
@@ -58,8 +70,8 @@ export class Subscriber {
     this.lastSeq = init.lastSeq;
     this.endsAt = init.endsAt;
     this.#slot = init.slot;
-    res.on('close', this.#onClose);
-    res.on('drain', this.#onDrain);
+    (res as Res)[kSubscriber] = this;
+    res.on('close', Subscriber.#onClose);
     // A write racing a reset socket reports through 'error'; 'close' follows and releases everything.
     res.on('error', noop);
   }
@@ -86,7 +98,11 @@ export class Subscriber {
       if (!q.push(frame)) this.#owner.overflow(this);
       return;
     }
-    if (!this.res.write(frame)) this.#queue = new BoundedQueue<string>({ maxItems: this.#owner.limits.maxQueuedEvents, maxBytes: this.#owner.limits.maxQueuedBytes, sizeOf: byteLength });
+    if (!this.res.write(frame)) {
+      // Created on the first full write and dropped once drained: an idle subscriber holds no queue and no 'drain' listener.
+      this.#queue = new BoundedQueue<string>({ maxItems: this.#owner.limits.maxQueuedEvents, maxBytes: this.#owner.limits.maxQueuedBytes, sizeOf: byteLength });
+      this.res.on('drain', Subscriber.#onDrain);
+    }
   }
 
   #flush(): void {
@@ -97,6 +113,7 @@ export class Subscriber {
     }
     // Drained and empty: drop the queue so an idle subscriber holds none.
     this.#queue = undefined;
+    this.res.off('drain', Subscriber.#onDrain);
   }
 
   /** Ends the stream cleanly with `lastFrame`, or destroys it when the client is not reading (a clean end would wait behind unread bytes). */
@@ -119,8 +136,9 @@ export class Subscriber {
   #release(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#queue) this.res.off('drain', Subscriber.#onDrain);
     this.#queue = undefined;
-    this.res.off('drain', this.#onDrain);
+    (this.res as Res)[kSubscriber] = undefined;
     this.#slot.dispose();
     this.#owner.closed(this);
   }
