@@ -42,8 +42,9 @@ export async function registerAgent(_app: FastifyInstance, ctx: KeelContext): Pr
   ctx.observe.addSubsystem('agent', () => agent.stats());
   ctx.observe.addBudget(
     'agent',
-    agent.budgetBytes(ctx.options.maxBodyBytes),
-    'max concurrent turns × (4 × context budget × 4 B/token + a history page of 100 events + 2 tool results + 64 KiB, + queue depth × max body)',
+    // Prompts reach the agent through the chat API, which bounds them by --max-chat-message-bytes.
+    agent.budgetBytes(ctx.options.maxChatMessageBytes),
+    'max concurrent turns × (4 × context budget × 4 B/token + a history page of 100 events + 2 tool results + 64 KiB + queue depth × max chat message)',
   );
   // Turns end (recorded as cancelled) before the event log and the terminals go away.
   ctx.onShutdown(() => agent.shutdown());
