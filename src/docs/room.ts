@@ -95,6 +95,7 @@ export class DocumentRoom {
   #storedVersion = 0;
   /** Encoded size: exact after load and store, plus the size of each applied update since. */
   #bytes: number;
+  #measuredVersion = -1;
   #firstDirtyAt: number | undefined;
   #storeTimer: Disposable | undefined;
   #idleTimer: Disposable | undefined;
@@ -202,8 +203,12 @@ export class DocumentRoom {
       return { reason: 'locked', message: `${lease.holder.name} is editing this document alone until ${new Date(lease.expiresAt).toISOString()}; your change was not applied.`, lock: this.lockJson()! };
     }
     if (this.#bytes + update.byteLength > this.#cfg.maxDocBytes) {
-      // The running estimate over-counts (merged and deleted content shrinks when encoded): measure.
-      this.#bytes = Y.encodeStateAsUpdate(this.doc).byteLength;
+      // The running estimate over-counts (merged and deleted content shrinks when encoded): measure,
+      // once per version, so refused updates near the limit cost no repeated full encodes.
+      if (this.#measuredVersion !== this.#version) {
+        this.#bytes = Y.encodeStateAsUpdate(this.doc).byteLength;
+        this.#measuredVersion = this.#version;
+      }
       if (this.#bytes + update.byteLength > this.#cfg.maxDocBytes && !isNoop()) {
         return { reason: 'document_too_large', message: `The document is ${this.#bytes} bytes; this change would take it past the limit of ${this.#cfg.maxDocBytes} bytes (option --max-doc-bytes). It was not applied.` };
       }

@@ -19,6 +19,8 @@ export interface DocClientOptions {
   timeoutMs?: number;
   /** Called for every remote update applied (the benchmark timestamps them). */
   onRemoteUpdate?: (update: Uint8Array) => void;
+  /** Extra `ws` client options (the benchmark skips frame masking to spare the load process). */
+  wsOptions?: import('ws').ClientOptions;
 }
 
 export class DocClient {
@@ -57,7 +59,7 @@ export class DocClient {
   /** Connects, sends SyncStep1, and resolves once the server's hello and SyncStep2 have arrived. */
   static open(url: string, opts: DocClientOptions = {}): Promise<DocClient> {
     const full = opts.name ? `${url}${url.includes('?') ? '&' : '?'}name=${encodeURIComponent(opts.name)}` : url;
-    const ws = new WebSocket(full, { headers: opts.headers, perMessageDeflate: false });
+    const ws = new WebSocket(full, { ...opts.wsOptions, headers: opts.headers, perMessageDeflate: false });
     const client = new DocClient(ws, opts);
     const timeoutMs = opts.timeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
