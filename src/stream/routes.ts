@@ -113,7 +113,8 @@ export async function registerStream(app: FastifyInstance, ctx: KeelContext): Pr
     if (n) ctx.log.info({ subscribers: n }, '/stream subscribers told to reconnect later');
   });
 
-  app.get('/stream', async (req, reply) => {
+  // No automatic HEAD route: a HEAD would take a subscriber slot for a response that can carry no events.
+  app.get('/stream', { exposeHeadRoute: false }, async (req, reply) => {
     const parsed = streamQuery.safeParse(req.query ?? {});
     if (!parsed.success) throw new KeelError(400, 'invalid_request', `query: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
     const after = resumePoint(req.headers['last-event-id'], parsed.data.from);
