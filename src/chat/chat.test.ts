@@ -144,6 +144,21 @@ test('messages: prompts become turns; messages are rebuilt from the log and page
     assert.equal(json.json().session.title, 'work');
     assert.equal(json.json().messages.length, 11);
     assert.equal((await a.call('GET', `/api/chat/sessions/${id}/export?format=pdf`)).status, 400);
+
+    // A long session is exported page by page (50 messages a page), complete and in order.
+    agent.hold = false;
+    const long = (await a.create('long')).id;
+    for (let i = 0; i < 60; i++) agent.startTurn(long, `p${i}`);
+    const big = (await a.call('GET', `/api/chat/sessions/${long}/export?format=json`)).json();
+    assert.equal(big.messages.length, 180);
+    assert.deepEqual(big.messages.filter((m: { kind: string }) => m.kind === 'user').map((m: { text: string }) => m.text), Array.from({ length: 60 }, (_, i) => `p${i}`));
+    const ids = big.messages.map((m: { id: number }) => m.id);
+    assert.deepEqual(ids, [...ids].sort((x: number, y: number) => x - y));
+    const bigMd = (await a.call('GET', `/api/chat/sessions/${long}/export?format=md`)).text;
+    assert.equal(bigMd.match(/^## You /gm)?.length, 60);
+    assert.ok(bigMd.indexOf('answer to: p59') > bigMd.indexOf('answer to: p0'));
+    const empty = (await a.create('empty')).id;
+    assert.deepEqual((await a.call('GET', `/api/chat/sessions/${empty}/export?format=json`)).json().messages, []);
   } finally {
     await k.close();
   }

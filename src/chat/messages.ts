@@ -105,14 +105,17 @@ function block(text: string, lang = ''): string {
   return `${f}${lang}\n${text}${text.endsWith('\n') ? '' : '\n'}${f}`;
 }
 
-/** Markdown export: a heading per message, tool calls with fenced arguments and results. */
+/** Markdown export: a title, then a heading per message, tool calls with fenced arguments and results. */
 export function toMarkdown(session: ExportedSession, messages: ChatMessage[], exportedAt: Date): string {
-  const lines: string[] = [
-    `# ${session.title.replace(/\r?\n/g, ' ')}`,
-    '',
-    `_Chat session ${session.id}, created ${session.createdAt}; exported from Keel ${exportedAt.toISOString()}._`,
-    '',
-  ];
+  return markdownHeader(session, exportedAt) + markdownMessages(messages);
+}
+
+export function markdownHeader(session: ExportedSession, exportedAt: Date): string {
+  return `# ${session.title.replace(/\r?\n/g, ' ')}\n\n_Chat session ${session.id}, created ${session.createdAt}; exported from Keel ${exportedAt.toISOString()}._\n\n`;
+}
+
+export function markdownMessages(messages: ChatMessage[]): string {
+  const lines: string[] = [];
   for (const m of messages) {
     switch (m.kind) {
       case 'user':
@@ -137,5 +140,5 @@ export function toMarkdown(session: ExportedSession, messages: ChatMessage[], ex
         break;
     }
   }
-  return lines.join('\n');
+  return lines.length ? lines.join('\n') + '\n' : '';
 }

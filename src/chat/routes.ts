@@ -3,14 +3,14 @@
  * event log, prompts handed to the agent, cancel, and export as Markdown or JSON.
  * Reference: docs/stream.md.
  */
+import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { KeelContext } from '../context.ts';
 import { KeelError } from '../core/errors.ts';
 import { toDisposable } from '../core/lifecycle.ts';
 import { agentOf, type EventLogService } from '../stream/routes.ts';
-import { MAX_PAGE } from '../stream/event-log.ts';
-import { foldMessages, toMarkdown, type ChatMessage } from './messages.ts';
+import { foldMessages, markdownHeader, markdownMessages, type ExportedSession } from './messages.ts';
 import { ChatStore, MAX_TITLE_CHARS, decodeCursor, encodeCursor, type ChatSession } from './store.ts';
 
 declare module '../context.ts' {
@@ -24,8 +24,8 @@ const DEFAULT_LIST_LIMIT = 50;
 const MAX_LIST_LIMIT = 200;
 const DEFAULT_MESSAGES_LIMIT = 50;
 const MAX_MESSAGES_LIMIT = 200;
-/** Events read per page while exporting (the whole session is bounded by --event-log-max-events-per-session). */
-const EXPORT_PAGE = MAX_PAGE;
+/** Messages per chunk of an export. */
+const EXPORT_PAGE_MESSAGES = 50;
 
 const title = z.string().trim().min(1, 'title must not be empty').max(MAX_TITLE_CHARS, `title must be at most ${MAX_TITLE_CHARS} characters`);
 const idParams = z.object({ id: z.string().min(1).max(64) });
@@ -77,7 +77,7 @@ export async function registerChat(app: FastifyInstance, ctx: KeelContext): Prom
   ctx.observe.addBudget(
     'chat',
     o.chatCacheMaxEntries * 1024 + 4 * MAX_MESSAGES_LIMIT * o.agentMaxToolResultBytes,
-    'cache entries × 1 KiB + one messages page (max limit × (2 tool results + args + text), transient)',
+    'cache entries × 1 KiB + one messages page (max limit × (2 tool results + args + text), transient; an export holds one page at a time)',
   );
   ctx.owner.add(ctx.health.registerTrim('chat', () => `${store.trimCache()} cached chat session(s) dropped (kept in SQLite)`));
 
@@ -179,21 +179,32 @@ export async function registerChat(app: FastifyInstance, ctx: KeelContext): Prom
     const { format } = parse(exportQuery, req.query);
     const s = mustGet(id);
     const log = events();
-    const all: ChatMessage[] = foldMessages(
-      (function* () {
-        // Bounded: the session holds at most --event-log-max-events-per-session events.
-        for (let after = 0; ; ) {
-          const page = log.read({ after, sessionId: id, limit: EXPORT_PAGE });
-          yield* page;
-          if (page.length < EXPORT_PAGE) return;
-          after = page[page.length - 1]!.seq;
-        }
-      })(),
-    );
     const meta = { id: s.id, title: s.title, createdAt: new Date(s.createdAt).toISOString(), updatedAt: new Date(s.updatedAt).toISOString() };
     const file = `keel-chat-${s.id.slice(0, 8)}.${format}`;
     reply.header('content-disposition', `attachment; filename="${file}"`);
-    if (format === 'json') return reply.type('application/json; charset=utf-8').send({ session: meta, messages: all });
-    return reply.type('text/markdown; charset=utf-8').send(toMarkdown(meta, all, new Date(ctx.clock.now())));
+    reply.type(format === 'json' ? 'application/json; charset=utf-8' : 'text/markdown; charset=utf-8');
+    // Streamed a page of messages at a time, pulled as the client reads: memory holds one page, whatever the session's size.
+    return reply.send(Readable.from(exportChunks(log, id, format, meta, new Date(ctx.clock.now())), { highWaterMark: 1 }));
   });
+}
+
+/** The export, in chunks of one page of messages. Bounded: the session holds at most --event-log-max-events-per-session events. */
+function* exportChunks(log: EventLogService, sessionId: string, format: 'md' | 'json', meta: ExportedSession, exportedAt: Date): Generator<string> {
+  yield format === 'json' ? `{"session":${JSON.stringify(meta)},"messages":[` : markdownHeader(meta, exportedAt);
+  let after = 0;
+  let first = true;
+  for (;;) {
+    const page = log.readMessagesAfter(sessionId, after, EXPORT_PAGE_MESSAGES);
+    const messages = foldMessages(page.events);
+    if (messages.length) {
+      after = messages[messages.length - 1]!.id;
+      if (format === 'md') yield markdownMessages(messages);
+      else {
+        yield (first ? '' : ',') + messages.map((m) => JSON.stringify(m)).join(',');
+        first = false;
+      }
+    }
+    if (!page.more || !messages.length) break;
+  }
+  if (format === 'json') yield ']}';
 }

@@ -111,5 +111,15 @@ test('readMessagePage: whole messages, newest page first, turn markers left out'
   page = log.readMessagePage(s, 3, 2);
   assert.deepEqual(page.events.map((e) => e.seq), [1]);
   assert.equal(page.more, false);
+  // Forwards, as the export reads them.
+  page = log.readMessagesAfter(s, 0, 2);
+  assert.deepEqual(page.events.map((e) => e.seq), [1, 3, 5, 6]);
+  assert.equal(page.more, true);
+  page = log.readMessagesAfter(s, 3, 2);
+  assert.deepEqual(page.events.map((e) => e.seq), [4, 7, 9]);
+  assert.equal(page.more, true);
+  page = log.readMessagesAfter(s, 9, 2);
+  assert.deepEqual(page.events.map((e) => e.seq), [10]);
+  assert.equal(page.more, false);
   close();
 });

@@ -171,17 +171,27 @@ export class EventLog implements Disposable {
    * messages exist. Cost: one scan of the session's index entries (bounded by maxEventsPerSession).
    */
   readMessagePage(sessionId: string, before: number, limit: number): { events: StoredEvent[]; more: boolean } {
+    return this.#messagePage(sessionId, 'before', before, limit);
+  }
+
+  /** Like `readMessagePage`, forwards: the `limit` messages that start after `after`; `more` says whether newer ones exist. */
+  readMessagesAfter(sessionId: string, after: number, limit: number): { events: StoredEvent[]; more: boolean } {
+    return this.#messagePage(sessionId, 'after', after, limit);
+  }
+
+  #messagePage(sessionId: string, dir: 'before' | 'after', cursor: number, limit: number): { events: StoredEvent[]; more: boolean } {
     const groups = this.#db
       .prepare(
         `SELECT min(seq) AS start, COALESCE(message_key, 'e:' || seq) AS k FROM events
          WHERE session_id = ? AND NOT (type = 'turn' AND json_extract(payload, '$.state') IN ('started', 'finished'))
-         GROUP BY k HAVING start < ? ORDER BY start DESC LIMIT ?`,
+         GROUP BY k HAVING start ${dir === 'before' ? '<' : '>'} ? ORDER BY start ${dir === 'before' ? 'DESC' : 'ASC'} LIMIT ?`,
       )
-      .all(sessionId, before, limit + 1) as { start: number; k: string }[];
+      .all(sessionId, cursor, limit + 1) as { start: number; k: string }[];
     const more = groups.length > limit;
     if (more) groups.length = limit;
     if (!groups.length) return { events: [], more: false };
-    const first = Number(groups[groups.length - 1]!.start);
+    let first = Number.MAX_SAFE_INTEGER;
+    for (const g of groups) first = Math.min(first, Number(g.start));
     const rows = this.#db
       .prepare(
         `SELECT seq, session_id, payload, at FROM events

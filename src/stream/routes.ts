@@ -20,6 +20,7 @@ export interface EventLogService {
   append: EventLog['append'];
   read: EventLog['read'];
   readMessagePage: EventLog['readMessagePage'];
+  readMessagesAfter: EventLog['readMessagesAfter'];
   /** Newest seq ever appended. */
   head(): number;
   deleteSession(sessionId: string): number;
@@ -82,6 +83,7 @@ export async function registerStream(app: FastifyInstance, ctx: KeelContext): Pr
     append: (sessionId, payload) => log.append(sessionId, payload),
     read: (opts) => log.read(opts),
     readMessagePage: (sessionId, before, limit) => log.readMessagePage(sessionId, before, limit),
+    readMessagesAfter: (sessionId, after, limit) => log.readMessagesAfter(sessionId, after, limit),
     head: () => log.head,
     deleteSession: (id) => log.deleteSession(id),
     setSessionCheck: (check) => log.setSessionCheck(check),
