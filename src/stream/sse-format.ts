@@ -26,6 +26,32 @@ export function stateFrame(state: unknown): string {
 /** A comment line: ignored by EventSource, keeps proxies and NAT entries from closing an idle stream. */
 export const HEARTBEAT_FRAME = ':\n\n';
 
+/**
+ * One frame's bytes as they go on the wire, built once and shared by every subscriber: with HTTP/1.1
+ * chunked framing (`<hex length>\r\n<frame>\r\n`), or raw for an HTTP/1.0 client (a proxy such
+ * as nginx by default), whose body simply ends when the connection closes. Each form is made on first use.
+ */
+export class WireFrame {
+  readonly text: string;
+  #chunked: Buffer | undefined;
+  #raw: Buffer | undefined;
+
+  constructor(text: string) {
+    this.text = text;
+  }
+
+  bytes(chunked: boolean): Buffer {
+    if (!chunked) return (this.#raw ??= Buffer.from(this.text));
+    if (!this.#chunked) {
+      const raw = this.#raw ?? Buffer.from(this.text);
+      this.#chunked = Buffer.concat([Buffer.from(raw.length.toString(16) + '\r\n', 'latin1'), raw, CRLF]);
+    }
+    return this.#chunked;
+  }
+}
+
+const CRLF = Buffer.from('\r\n', 'latin1');
+
 /** First bytes of every stream: the reconnection delay hint and the connection id (as a comment). */
 export function openingFrame(connectionId: string, retryMs: number): string {
   return `retry: ${retryMs}\n: keel stream ${connectionId}\n\n`;

@@ -11,6 +11,7 @@
  * duplicate). `lastSeq` guards the broadcast as well, for good measure.
  */
 import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
 import { KeelError } from '../core/errors.ts';
@@ -18,7 +19,7 @@ import type { Disposable } from '../core/lifecycle.ts';
 import type { AuditLog } from '../observe/audit-log.ts';
 import type { RawEvent } from './event-log.ts';
 import type { StoredEvent } from './events.ts';
-import { HEARTBEAT_FRAME, closingFrame, messageFrameJson, openingFrame, stateFrame } from './sse-format.ts';
+import { HEARTBEAT_FRAME, WireFrame, closingFrame, messageFrameJson, openingFrame, stateFrame } from './sse-format.ts';
 import { Subscriber, type SubscriberLimits, type SubscriberOwner } from './subscriber.ts';
 
 export interface SseHubOptions extends SubscriberLimits {
@@ -35,6 +36,8 @@ export interface SseHubOptions extends SubscriberLimits {
   /** Newest seq in the log. */
   head: () => number;
 }
+
+const HEARTBEAT = new WireFrame(HEARTBEAT_FRAME);
 
 /** Rows read per backlog page. A page is only read when the socket has drained the previous one. */
 const REPLAY_PAGE = 100;
@@ -62,7 +65,7 @@ export class SseHub implements SubscriberOwner, Disposable {
   #ticker: Disposable | undefined;
   #nextId = 1;
   #stateJson = '';
-  #stateFrame = '';
+  #stateFrame = new WireFrame(stateFrame(null));
   #stateVersion = 0;
   #closing = false;
   // Counters since start (numbers, not structures).
@@ -95,14 +98,16 @@ export class SseHub implements SubscriberOwner, Disposable {
     const id = (this.#nextId++).toString(36);
     const now = this.#o.clock.now();
     const endsAt = now + Math.floor(this.#o.maxLifetimeMs * (1 - Math.random() * LIFETIME_JITTER));
+    res.writeHead(200, { ...SSE_HEADERS, 'x-keel-connection-id': id });
+    flattenHeader(res);
+    // The headers go out now, through the response; every frame after them goes straight to the socket (see Subscriber).
+    res.flushHeaders();
     const s = new Subscriber(this, res, { id, sessionId: init.sessionId, lastSeq, endsAt, slot: init.slot });
     this.#all.add(s);
     this.#connectionsTotal++;
     this.#ticker ??= this.#o.clock.setInterval(() => this.#tick(), this.#o.heartbeatMs);
 
-    res.writeHead(200, { ...SSE_HEADERS, 'x-keel-connection-id': id });
-    flattenHeader(res);
-    s.send(openingFrame(id, this.#o.retryMs));
+    s.send(new WireFrame(openingFrame(id, this.#o.retryMs)));
     this.#refreshState();
     s.stateVersion = this.#stateVersion;
     s.send(this.#stateFrame);
@@ -116,12 +121,12 @@ export class SseHub implements SubscriberOwner, Disposable {
     this.#eventsPublished++;
     const bySession = this.#liveBySession.get(e.sessionId);
     if (this.#liveAll.size === 0 && bySession === undefined) return;
-    const frame = messageFrameJson(e.seq, json);
+    const frame = new WireFrame(messageFrameJson(e.seq, json));
     for (const s of this.#liveAll) this.#deliver(s, e.seq, frame);
     if (bySession) for (const s of bySession) this.#deliver(s, e.seq, frame);
   }
 
-  #deliver(s: Subscriber, seq: number, frame: string): void {
+  #deliver(s: Subscriber, seq: number, frame: WireFrame): void {
     if (seq <= s.lastSeq) return;
     s.lastSeq = seq;
     s.send(frame);
@@ -148,7 +153,7 @@ export class SseHub implements SubscriberOwner, Disposable {
     }
     if (json === this.#stateJson) return false;
     this.#stateJson = json;
-    this.#stateFrame = stateFrame(JSON.parse(json));
+    this.#stateFrame = new WireFrame(stateFrame(JSON.parse(json)));
     this.#stateVersion++;
     return true;
   }
@@ -160,21 +165,23 @@ export class SseHub implements SubscriberOwner, Disposable {
         if (s.isClosed) return;
         const rows = this.#o.readLog(s.lastSeq, s.sessionId, REPLAY_PAGE);
         let stoppedEarly = false;
+        // Corked: a page goes out in one write, not one per row.
+        s.socket.cork();
         for (const r of rows) {
           s.lastSeq = r.seq;
-          s.res.write(messageFrameJson(r.seq, r.json));
-          if (s.res.writableNeedDrain) {
+          if (!s.writeDirect(new WireFrame(messageFrameJson(r.seq, r.json)))) {
             // Rows read but not written are dropped here and read again later: memory stays one page.
             stoppedEarly = true;
             break;
           }
         }
+        s.socket.uncork();
         if (!stoppedEarly && rows.length < REPLAY_PAGE) {
           // Caught up, in the same synchronous step as the read: see the file comment.
           this.#goLive(s);
           return;
         }
-        if (s.res.writableNeedDrain) await drainOrClose(s.res);
+        if (s.socket.writableNeedDrain) await drainOrClose(s.socket);
         else await new Promise((r) => setImmediate(r)); // let other work run between pages of a long backlog
       }
     } catch (err) {
@@ -204,8 +211,8 @@ export class SseHub implements SubscriberOwner, Disposable {
     for (const s of this.#all) {
       if (now >= s.endsAt) {
         this.#lifetimeEndedTotal++;
-        s.end(closingFrame('max_lifetime', this.#o.retryMs));
-      } else if (!s.isBackpressured) s.send(HEARTBEAT_FRAME);
+        s.end(new WireFrame(closingFrame('max_lifetime', this.#o.retryMs)));
+      } else if (!s.isBackpressured) s.send(HEARTBEAT);
     }
   }
 
@@ -233,7 +240,8 @@ export class SseHub implements SubscriberOwner, Disposable {
   closeAll(reason: string): number {
     this.#closing = true;
     const n = this.#all.size;
-    for (const s of [...this.#all]) s.end(closingFrame(reason, this.#o.retryMs));
+    const frame = new WireFrame(closingFrame(reason, this.#o.retryMs));
+    for (const s of [...this.#all]) s.end(frame);
     return n;
   }
 
@@ -247,7 +255,7 @@ export class SseHub implements SubscriberOwner, Disposable {
       if (s.live) live++;
       queuedEvents += s.queuedEvents;
       queuedBytes += s.queuedBytes;
-      socketBytes += s.res.writableLength;
+      socketBytes += s.bufferedBytes;
       if (s.isBackpressured) backpressured++;
     }
     return {
@@ -286,14 +294,14 @@ function flattenHeader(res: ServerResponse): void {
 }
 
 /** Resolves on the next 'drain' or 'close', removing both listeners either way. */
-function drainOrClose(res: ServerResponse): Promise<void> {
+function drainOrClose(socket: Socket): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
-      res.off('drain', done);
-      res.off('close', done);
+      socket.off('drain', done);
+      socket.off('close', done);
       resolve();
     };
-    res.on('drain', done);
-    res.on('close', done);
+    socket.on('drain', done);
+    socket.on('close', done);
   });
 }

@@ -279,3 +279,32 @@ test('agent state: sent on connect and whenever it changes; shutdown ends every 
     await k.close();
   }
 });
+
+test('an HTTP/1.0 client (nginx proxies upstream with HTTP/1.0 by default) gets raw frames, not chunks, and a closed connection at the end', async () => {
+  const k = await startKeel();
+  try {
+    const s = await newSession(k);
+    const first = log(k).append(s, { type: 'user_message', text: 'one' });
+    const { port } = new URL(k.url);
+    const raw = net.connect(Number(port), '127.0.0.1');
+    let text = '';
+    raw.setEncoding('utf8');
+    raw.on('data', (d: string) => (text += d));
+    const rawClosed = new Promise((r) => raw.once('close', r));
+    raw.write(`GET /stream?from=0 HTTP/1.0\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${k.token}\r\n\r\n`);
+    await waitFor(() => text.includes(`id: ${first.seq}\n`), 'the backlog event');
+    const second = log(k).append(s, { type: 'user_message', text: 'two' });
+    await waitFor(() => text.includes(`id: ${second.seq}\n`), 'the live event');
+    const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
+    assert.match(head, /^HTTP\/1\.1 200/);
+    assert.doesNotMatch(head, /transfer-encoding/i);
+    const events: StoredEvent[] = [];
+    new SseParser((e) => e.event === 'message' && events.push(JSON.parse(e.data))).push(body);
+    assert.deepEqual(events.map((e) => e.seq), [first.seq, second.seq]);
+    await k.close();
+    await rawClosed;
+    assert.match(text, /: end shutdown\n\n$/);
+  } finally {
+    await k.close();
+  }
+});
