@@ -1,9 +1,9 @@
 /**
  * /stream at scale: 2,000 then 10,000 concurrent idle subscribers (the server in its own process,
  * the clients in another, 127.0.0.1 only), then one ~200-byte event per second to all of them.
- * Reports delivery latency (append in the server → parsed in the client) p50/p99 at each size, and
- * heap and RSS per subscriber as the marginal cost from 2,000 to 10,000 (after forced GC), for Keel
- * and, as the reference, a bare node:http SSE server in the same harness.
+ * Reports delivery latency (append in the server → parsed in the client) p50/p99 at each size, the
+ * server's fan-out time, and heap and RSS per subscriber as the marginal cost from 2,000 to 10,000
+ * (after forced GC), for Keel and, as the reference, a bare node:http SSE server in the same harness.
  * See bench/stream-server.ts for how events get into the server's log (no test route in Keel).
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -12,6 +12,13 @@ import path from 'node:path';
 import { ROOT, percentile, row, sleep, type BenchResult, type BenchRow } from './lib.ts';
 
 const SIZES = [2_000, 10_000];
+/**
+ * V8 grows and shrinks its young generation with the allocation rate: a process-wide step of tens of
+ * MB that lands between the two measurements or not, i.e. ±4 KiB "per subscriber" over 8,000 of
+ * them, by chance. The measured servers therefore run with it fixed at 16 MB semi-spaces (the size a
+ * busy server grows to anyway); one more Keel run without the flags is reported for information.
+ */
+const PINNED_YOUNG_GEN = ['--min-semi-space-size=16', '--max-semi-space-size=16'];
 const EVENTS_PER_SIZE = 10;
 const EVENT_BYTES = 200;
 const KiB = 1024;
@@ -89,9 +96,9 @@ interface Level {
   delivered: number;
 }
 
-async function runOne(mode: 'keel' | 'bare', sizes: number[]): Promise<Level[]> {
+async function runOne(mode: 'keel' | 'bare', sizes: number[], v8Flags: string[]): Promise<Level[]> {
   const fds = sizes[sizes.length - 1]! + 512;
-  const server = await start('stream-server.ts', mode === 'bare' ? ['--bare'] : [], ['--expose-gc'], fds);
+  const server = await start('stream-server.ts', mode === 'bare' ? ['--bare'] : [], ['--expose-gc', ...v8Flags], fds);
   const ready = await server.ask<{ url: string; token: string }>(null, 'ready', 60_000);
   const clients = await start('stream-clients.ts', [], [], fds);
   await clients.ask(null, 'ready', 60_000);
@@ -123,6 +130,15 @@ async function runOne(mode: 'keel' | 'bare', sizes: number[]): Promise<Level[]> 
   return levels;
 }
 
+function memoryRows(label: string, levels: Level[], targets: boolean): BenchRow[] {
+  const rows: BenchRow[] = [];
+  const [a, b] = [levels[0]!, levels[levels.length - 1]!];
+  const added = b.serverSubscribers - a.serverSubscribers;
+  rows.push(row(`${label}: heap per subscriber (marginal ${a.n}→${b.n})`, (b.heapUsed - a.heapUsed) / added / KiB, 'KiB', targets ? { op: '<=', limit: 6 } : undefined));
+  rows.push(row(`${label}: RSS per subscriber (marginal ${a.n}→${b.n})`, (b.rss - a.rss) / added / KiB, 'KiB', targets ? { op: '<=', limit: 20 } : undefined));
+  return rows;
+}
+
 function rowsFor(label: string, levels: Level[], targets: boolean): BenchRow[] {
   const rows: BenchRow[] = [];
   for (const l of levels) {
@@ -132,10 +148,8 @@ function rowsFor(label: string, levels: Level[], targets: boolean): BenchRow[] {
     rows.push(row(`${label}: delivery latency p99 @${l.n}`, percentile(l.lat, 99), 'ms', targets && l.n === 2_000 ? { op: '<', limit: 100 } : undefined));
     rows.push(row(`${label}: server fan-out (append → all written) median @${l.n}`, percentile(l.fanout, 50), 'ms'));
   }
-  const [a, b] = [levels[0]!, levels[levels.length - 1]!];
-  const added = b.serverSubscribers - a.serverSubscribers;
-  rows.push(row(`${label}: heap per subscriber (marginal ${a.n}→${b.n})`, (b.heapUsed - a.heapUsed) / added / KiB, 'KiB', targets ? { op: '<=', limit: 6 } : undefined));
-  rows.push(row(`${label}: RSS per subscriber (marginal ${a.n}→${b.n})`, (b.rss - a.rss) / added / KiB, 'KiB', targets ? { op: '<=', limit: 20 } : undefined));
+  const b = levels[levels.length - 1]!;
+  rows.push(...memoryRows(label, levels, targets));
   rows.push(row(`${label}: heap used @${b.n}`, b.heapUsed / (KiB * KiB), 'MB'));
   rows.push(row(`${label}: RSS @${b.n}`, b.rss / (KiB * KiB), 'MB'));
   return rows;
@@ -150,9 +164,15 @@ export default async function run(): Promise<BenchResult> {
     sizes = [SIZES[0]!, max];
     notes.push(`the hard limit on open files is ${hard}: the large size was reduced to ${max} subscribers (raise it with ulimit -Hn as root)`);
   }
-  const keel = await runOne('keel', sizes);
-  const bare = await runOne('bare', sizes);
+  const keel = await runOne('keel', sizes, PINNED_YOUNG_GEN);
+  const bare = await runOne('bare', sizes, PINNED_YOUNG_GEN);
+  const unpinned = await runOne('keel', sizes, []);
   notes.push(`one ${EVENT_BYTES}-byte event per second, ${EVENTS_PER_SIZE} per size; latency = append in the server process → parsed by the client process (same clock); 2 processes on ${fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'} cores`);
   notes.push('bare = a minimal node:http SSE server (Set of responses, one res.write per event) in the same harness, the reference for per-subscriber cost');
-  return { name: 'stream', rows: [...rowsFor('keel', keel, true), ...rowsFor('bare node:http', bare, false)], notes };
+  notes.push(`keel and bare run with V8's young generation fixed (${PINNED_YOUNG_GEN.join(' ')}); "keel, default V8" is the same Keel without those flags, where young-generation resizing adds or removes tens of MB of RSS between the two measurements`);
+  return {
+    name: 'stream',
+    rows: [...rowsFor('keel', keel, true), ...rowsFor('bare node:http', bare, false), ...memoryRows('keel, default V8', unpinned, false)],
+    notes,
+  };
 }
