@@ -1,0 +1,101 @@
+/**
+ * Soak run: Keel in its own process under a mixed, bounded load for a fixed time, sampling its
+ * memory; passes when memory is flat after the warm-up.
+ *
+ *   node bench/soak.ts                 # 10 minutes (the documented soak)
+ *   node bench/soak.ts --minutes 60    # longer
+ *
+ * Each round (about once a second, bounded by the deadline): create a terminal, attach a viewer,
+ * run a command, close it; open and drop /stream subscribers; create, use and delete a chat
+ * session; fetch /debug/memory over fresh connections. Every 10 s it samples RSS and, via
+ * /debug/memory, heap used. Traffic stays on 127.0.0.1. Writes bench/results/soak.json.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { ROOT, sleep, startKeel } from './lib.ts';
+import { createTerminal, Viewer } from './terminal-client.ts';
+
+const MB = 1024 * 1024;
+const argMinutes = process.argv.indexOf('--minutes');
+const MINUTES = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 10;
+const WARMUP_FRACTION = 0.2;
+const SAMPLE_MS = 10_000;
+const SSE_PER_ROUND = 20;
+
+function sse(base: string, token: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.get(`${base}/stream`, { agent: false, headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => resolve());
+    req.setTimeout(5000, () => req.destroy());
+  });
+}
+
+async function json(base: string, token: string, method: string, p: string, body?: unknown): Promise<any> {
+  const r = await fetch(base + p, {
+    method,
+    headers: { authorization: `Bearer ${token}`, origin: base, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  if (r.status >= 400) throw new Error(`${method} ${p}: ${r.status} ${await r.text()}`);
+  return r.status === 204 ? undefined : r.json();
+}
+
+async function main(): Promise<void> {
+  const keel = await startKeel(['--terminal-shell', '/bin/sh']);
+  const deadline = Date.now() + MINUTES * 60_000;
+  const samples: { t: number; rss_mb: number; heap_mb: number; handles: number }[] = [];
+  const t0 = Date.now();
+  let rounds = 0;
+  let nextSample = 0;
+  try {
+    while (Date.now() < deadline) {
+      const term = await createTerminal(keel.base, keel.token, { cols: 100, rows: 30 });
+      const v = new Viewer(keel.base, keel.token, term.id, { ack: 'browser' });
+      await v.opened();
+      v.input('seq 1 2000; echo soak-done\r');
+      await v.until(() => v.received > 10_000, 20_000).catch(() => {});
+      v.close();
+      await json(keel.base, keel.token, 'DELETE', `/api/terminals/${term.id}`);
+      await Promise.all(Array.from({ length: SSE_PER_ROUND }, () => sse(keel.base, keel.token)));
+      const chat = await json(keel.base, keel.token, 'POST', '/api/chat/sessions', { title: `soak ${rounds}` });
+      await json(keel.base, keel.token, 'GET', `/api/chat/sessions/${chat.id}/messages`);
+      await json(keel.base, keel.token, 'DELETE', `/api/chat/sessions/${chat.id}`);
+      const mem = await keel.get('/debug/memory');
+      rounds++;
+      if (Date.now() >= nextSample) {
+        nextSample = Date.now() + SAMPLE_MS;
+        const s = { t: Math.round((Date.now() - t0) / 1000), rss_mb: keel.rss() / MB, heap_mb: mem.memory.heap_alloc_mb, handles: mem.handles };
+        samples.push(s);
+        console.log(`t=${s.t}s rounds=${rounds} rss=${s.rss_mb.toFixed(1)} MB heap=${s.heap_mb} MB handles=${s.handles}`);
+      }
+      await sleep(200);
+    }
+  } finally {
+    await keel.stop();
+  }
+  const after = samples.filter((s) => s.t >= MINUTES * 60 * WARMUP_FRACTION);
+  const first = after[0];
+  const last = after.at(-1);
+  const maxRss = Math.max(...after.map((s) => s.rss_mb));
+  const result = {
+    minutes: MINUTES,
+    rounds,
+    rss_after_warmup_mb: first?.rss_mb,
+    rss_end_mb: last?.rss_mb,
+    rss_max_after_warmup_mb: maxRss,
+    heap_after_warmup_mb: first?.heap_mb,
+    heap_end_mb: last?.heap_mb,
+    samples,
+  };
+  fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
+  fs.writeFileSync(path.join(ROOT, 'bench/results/soak.json'), JSON.stringify(result, null, 2));
+  console.log(`\nsoak: ${rounds} rounds in ${MINUTES} min; RSS after warm-up ${first?.rss_mb.toFixed(1)} MB → end ${last?.rss_mb.toFixed(1)} MB (max ${maxRss.toFixed(1)}); heap ${first?.heap_mb} → ${last?.heap_mb} MB`);
+}
+
+await main();
