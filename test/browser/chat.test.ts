@@ -105,6 +105,8 @@ test('model output with HTML and script renders inert', async () => {
     await gotoChat(page);
     await page.locator('[data-testid=chat-new]').click();
     await waitFor(async () => (await sessions()).length === 2, 'a second session');
+    const fresh = (await sessions())[0]!.id;
+    await waitFor(async () => (await snap(page)).active === fresh, 'the new session to be open');
     await page.locator('[data-testid=chat-input]').fill('say something nasty');
     await page.locator('[data-testid=chat-send]').click();
     await waitFor(async () => ((await snap(page)).messages.some((m) => m.kind === 'assistant' && m.text.includes('end-marker')) && !(await snap(page)).busy) || undefined, 'the answer');
