@@ -1,0 +1,173 @@
+/**
+ * Property test of the mirror fast-forward: a terminal fed every byte and one fed only what the
+ * fast-forward posts end in the same state (serialized buffer with scrollback, cursor, active
+ * buffer). Seeded, so a failure is reproducible from its case number.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import serializeModule from '@xterm/addon-serialize';
+import headless from '@xterm/headless';
+import { FastForward } from './fast-forward.ts';
+
+const { Terminal } = headless;
+const { SerializeAddon } = serializeModule;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+type Term = InstanceType<typeof Terminal>;
+
+function makeTerm(cols: number, rows: number, scrollback: number): { term: Term; ser: InstanceType<typeof SerializeAddon> } {
+  const term = new Terminal({ cols, rows, scrollback, allowProposedApi: true, logLevel: 'off' });
+  const ser = new SerializeAddon();
+  term.loadAddon(ser);
+  return { term, ser };
+}
+
+const flushed = (t: Term) => new Promise<void>((r) => t.write('', r));
+
+async function state(t: { term: Term; ser: InstanceType<typeof SerializeAddon> }, scrollback: number) {
+  await flushed(t.term);
+  const b = t.term.buffer.active;
+  return { data: t.ser.serialize({ scrollback }), x: b.cursorX, y: b.cursorY, type: b.type, len: t.term.buffer.normal.length };
+}
+
+const WORDS = ['a', 'hello', 'x'.repeat(7), '中文', '字', '🙂', 'é', 'e\u0301', 'ﾊﾝｶｸ', ' ', '  ', '-', '0123456789'];
+
+/** A random stream: mostly plain lines, sometimes escapes of every kind that matters. */
+function stream(rnd: () => number, cols: number, rows: number, scrollback: number): Buffer {
+  const parts: (string | Buffer)[] = [];
+  const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
+  const n = 20 + Math.floor(rnd() * 400);
+  for (let k = 0; k < n; k++) {
+    const r = rnd();
+    if (r < 0.8) {
+      // A plain line: words up to ~2.5 × cols, then an end of line.
+      let line = '';
+      const target = Math.floor(rnd() * cols * 2.5);
+      while (line.length < target) line += pick(WORDS);
+      if (rnd() < 0.1) line += '\t' + pick(WORDS);
+      if (rnd() < 0.05) line += '\b\b' + pick(WORDS);
+      if (rnd() < 0.02) line += '\x07';
+      parts.push(line + pick(['\r\n', '\r\n', '\r\n', '\n', '\r', '\n\r', '\r\n\r\n']));
+      // Bursts of exactly rows + scrollback + 1 (and around 2·rows + scrollback + 1) short lines.
+      if (rnd() < 0.08) {
+        const m = pick([rows + scrollback + 1, 2 * rows + scrollback, 2 * rows + scrollback + 1, 2 * rows + scrollback + 2]);
+        for (let j = 0; j < m; j++) parts.push(`${j}\r\n`);
+      }
+    } else if (r < 0.86) parts.push(pick(['\x1b[31m', '\x1b[1;4;38;5;202m', '\x1b[0m', '\x1b[48;2;10;20;30m', '\x1b[7m', '\x1b[m']));
+    else if (r < 0.91) parts.push(pick([`\x1b[${1 + Math.floor(rnd() * rows)};${1 + Math.floor(rnd() * cols)}H`, '\x1b[H', '\x1b[2A', '\x1b[3C', '\x1b[K', '\x1b[2J', '\x1bM', '\x1bD', '\x1b[L', '\x1b[3M']));
+    else if (r < 0.94) parts.push(pick(['\x1b[?1049h', '\x1b[?1049l', '\x1b[?47h', '\x1b[?47l', '\x1b[?1047h', '\x1b[?1047l']));
+    else if (r < 0.96) parts.push(pick(['\x1b[2;4r', `\x1b[1;${rows}r`, '\x1b[r', '\x1b[3r', '\x1b[!p', '\x1b[?45h', '\x1b[?45l', '\x1b[?7l', '\x1b[?7h', '\x1b[4h', '\x1b[4l', '\x1b[20h', '\x1b[20l', '\x1b[?6h', '\x1b[?6l', '\x1bc']));
+    else if (r < 0.97) parts.push(pick(['\x1b]0;a title\nwith\r\nnewlines\x07', '\x1b]2;t\x1b\\', '\x1bP1$qm\r\n\r\n\x1b\\', '\x1b_apc\n\n\x1b\\', '\x1b(0lqk\r\n\x1b(B', '\x0e', '\x0f', '\x1b7', '\x1b8', '\x1bH', '\x1b[3g']));
+    else if (r < 0.98) parts.push(pick([Buffer.from([0xc2, 0x9b, 0x33, 0x31, 0x6d]), Buffer.from([0xc2, 0x9d]), Buffer.from('x\u0085y'), Buffer.from([0xe4, 0x0d, 0x0a]), Buffer.from([0xff, 0xfe]), Buffer.from([0xe4, 0xb8]), Buffer.from([0x80, 0x80]), Buffer.from([0x18]), Buffer.from([0x1a]), Buffer.from([0x7f])]));
+    else if (r < 0.99) parts.push('\x1b[');
+    else parts.push(pick(['x'.repeat(cols - 1) + '中\r\n', 'x'.repeat(cols) + '\r\n', '中'.repeat(cols) + '\r\n']));
+  }
+  return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : p)));
+}
+
+/** Splits `data` into random chunks (1 to `max` bytes: UTF-8 characters and escapes get split). */
+function chunks(rnd: () => number, data: Buffer, max: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < data.length; ) {
+    const n = 1 + Math.floor(rnd() * max);
+    out.push(data.subarray(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: number; scrollback: number; cuts?: number[] }): Promise<number> {
+  const rnd = mulberry32(seed);
+  const cols = edge?.cols ?? 8 + Math.floor(rnd() * 30);
+  const rows = edge?.rows ?? 2 + Math.floor(rnd() * 8);
+  const scrollback = edge?.scrollback ?? Math.floor(rnd() * 25);
+  const data = edge?.data ?? stream(rnd, cols, rows, scrollback);
+  let parts: Buffer[];
+  if (edge?.cuts) {
+    parts = [];
+    let prev = 0;
+    for (const c of [...edge.cuts, data.length]) {
+      parts.push(data.subarray(prev, c));
+      prev = c;
+    }
+  } else parts = chunks(rnd, data, pick(rnd, [3, 17, 64, 300, 2000]));
+  const bound = pick(rnd, [16, 100, 1000, 1 << 20]);
+  const a = makeTerm(cols, rows, scrollback);
+  const b = makeTerm(cols, rows, scrollback);
+  const ff = new FastForward(rows, scrollback, bound, (d) => b.term.write(new Uint8Array(d)));
+  const holdP = rnd();
+  for (const p of parts) {
+    a.term.write(new Uint8Array(p));
+    ff.write(p, rnd() < holdP + 0.3);
+    assert.ok(ff.heldBytes <= bound, `held ${ff.heldBytes} bytes over the bound ${bound}`);
+  }
+  ff.flush();
+  const [sa, sb] = await Promise.all([state(a, scrollback), state(b, scrollback)]);
+  a.term.dispose();
+  b.term.dispose();
+  assert.deepEqual(sb, sa, `case ${seed} (cols ${cols} rows ${rows} scrollback ${scrollback}, skipped ${ff.skippedBytes} of ${data.length} bytes)`);
+  return ff.skippedBytes;
+}
+
+function pick<T>(rnd: () => number, a: T[]): T {
+  return a[Math.floor(rnd() * a.length)]!;
+}
+
+describe('terminals: mirror fast-forward', () => {
+  it('random streams: the fast-forwarded mirror equals one fed every byte (400 cases)', async () => {
+    let skipped = 0;
+    let casesSkipping = 0;
+    for (let seed = 1; seed <= 400; seed++) {
+      const s = await runCase(seed);
+      skipped += s;
+      if (s > 0) casesSkipping++;
+    }
+    assert.ok(casesSkipping > 100, `only ${casesSkipping} cases skipped anything`);
+    process.stdout.write(`# ${casesSkipping} of 400 cases skipped output (${skipped} bytes)\n`);
+  });
+
+  it('edge cases: cuts around ESC, split UTF-8, wide characters at the line end, exact line counts', async () => {
+    const rows = 4;
+    const scrollback = 5;
+    const cols = 10;
+    const lines = (n: number, s = 'l') => Array.from({ length: n }, (_, i) => `${s}${i}\r\n`).join('');
+    const cases: { data: Buffer; cuts?: number[] }[] = [];
+    const exact = rows + scrollback + 1;
+    const need = 2 * rows + scrollback + 1;
+    for (const n of [exact - 1, exact, exact + 1, need - 1, need, need + 1, 3 * need]) {
+      cases.push({ data: Buffer.from('\x1b[31mRED' + 'x'.repeat(25) + '\x1b[H' + lines(n) + 'end') });
+      cases.push({ data: Buffer.from('top\r\n\x1b[H' + lines(n, 'ab') + '\x1b[1;3H!') });
+    }
+    // Cut right before and right after an ESC.
+    const withEsc = Buffer.from(lines(need + 3) + '\x1b[32mgreen\r\n' + lines(need + 3) + '\x1b]0;t\x07' + lines(2));
+    const esc = withEsc.indexOf(0x1b);
+    cases.push({ data: withEsc, cuts: [esc, esc + 1, esc + 2] });
+    cases.push({ data: withEsc, cuts: [esc - 1, esc + 1] });
+    const osc = withEsc.lastIndexOf(0x1b);
+    cases.push({ data: withEsc, cuts: [osc, osc + 2, osc + 5] });
+    // UTF-8 split across chunks at every byte of a multi-byte character, inside a flood.
+    const utf = Buffer.from(lines(need) + '中🙂é\r\n' + lines(need) + '字\r\n' + lines(need));
+    const at = utf.indexOf(Buffer.from('中'));
+    for (let k = 1; k <= 9; k++) cases.push({ data: utf, cuts: [at + k] });
+    cases.push({ data: utf, cuts: Array.from({ length: 9 }, (_, k) => at + k + 1) });
+    // Wide characters at the line end (wrapping early), in a flood.
+    const wide = Buffer.from(Array.from({ length: 3 * need }, (_, i) => 'x'.repeat(cols - 1 - (i % 2)) + '中中\r\n').join('') + 'z');
+    cases.push({ data: wide });
+    // A C1 CSI (U+009B) split across chunks right after a flood.
+    const c1 = Buffer.concat([Buffer.from(lines(need + 2)), Buffer.from([0xc2, 0x9b]), Buffer.from('31mred\r\n'), Buffer.from(lines(need + 2))]);
+    const c1at = c1.indexOf(0xc2);
+    cases.push({ data: c1, cuts: [c1at + 1] });
+    let seed = 10_000;
+    for (const c of cases) await runCase(seed++, { ...c, cols, rows, scrollback });
+  });
+});

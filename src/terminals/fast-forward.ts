@@ -1,0 +1,627 @@
+/**
+ * Lossless fast-forward of a terminal mirror through plain-text floods.
+ *
+ * xterm parses a few MB/s; a program printing plain lines faster than that would otherwise pause its
+ * PTY on the mirror's backlog. While the mirror is behind, output is held here (not yet posted to the
+ * worker) and, when provably invisible in the final state, dropped:
+ *
+ * A held run is output that, decoded as xterm decodes it, contains only printable characters and
+ * CR, LF, VT, FF, BS, HT, BEL, with the parser in GROUND and the terminal in a "safe" mode state:
+ * no scroll region on the active buffer and reverse-wraparound off (the two modes under which a
+ * line feed might not scroll or a backspace might move up). None of those characters changes any
+ * other terminal state (SGR, charsets, modes, tab stops, saved cursor): only cells, the cursor and
+ * line wrap flags. A cut is placed right before a CR with at least 2·rows + scrollback + 1 LFs of
+ * the run after it. From the CR on, the cursor's column is the same whatever came before; after at
+ * most rows − 1 further line feeds its row is the bottom one in either case; from then every LF
+ * scrolls, and rows + scrollback scrolls replace every buffer line by one created blank (same erase
+ * attributes) and written identically. So the state after (prefix + tail from the cut) equals the
+ * state after (prefix + dropped part + tail): the dropped part is skipped.
+ *
+ * Decoding: the scanner runs xterm's UTF-8 decoder (Utf8ToUtf32, same chunking as the original
+ * writes) and its VT500 transition table on the same bytes, so it knows the parser state exactly.
+ * Output is only ever split right before or right after an ASCII byte (or at an original chunk
+ * boundary), where xterm's decoding of either side does not depend on the other.
+ */
+
+/** Parser states (as xterm's EscapeSequenceParser). */
+const S = {
+  GROUND: 0,
+  ESCAPE: 1,
+  ESCAPE_INTERMEDIATE: 2,
+  CSI_ENTRY: 3,
+  CSI_PARAM: 4,
+  CSI_INTERMEDIATE: 5,
+  CSI_IGNORE: 6,
+  SOS_PM_APC_STRING: 7,
+  OSC_STRING: 8,
+  DCS_ENTRY: 9,
+  DCS_PARAM: 10,
+  DCS_IGNORE: 11,
+  DCS_INTERMEDIATE: 12,
+  DCS_PASSTHROUGH: 13,
+} as const;
+
+/** Actions the scanner cares about (everything else is "other"). */
+const A = {
+  OTHER: 0,
+  CLEAR: 1,
+  COLLECT: 2,
+  PARAM: 3,
+  CSI_DISPATCH: 4,
+  ESC_DISPATCH: 5,
+  /** OSC_END / DCS_UNHOOK: an ESC terminating the string goes on to ESCAPE. */
+  STRING_END: 6,
+} as const;
+
+const NON_ASCII_PRINTABLE = 0xa0;
+
+/** xterm's VT500_TRANSITION_TABLE (state and the actions above), indexed [state << 8 | code]. */
+const TABLE: Uint8Array = (() => {
+  const t = new Uint8Array(14 * 256);
+  const r = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+  const add = (codes: number[], state: number, action: number, next: number) => {
+    for (const c of codes) t[(state << 8) | c] = (action << 4) | next;
+  };
+  const O = A.OTHER;
+  const PRINTABLES = r(0x20, 0x7f);
+  const EXECUTABLES = [...r(0x00, 0x18), 0x19, ...r(0x1c, 0x20)];
+  // Default: ERROR -> GROUND.
+  for (let s = 0; s < 14; s++) add(r(0, 256), s, O, S.GROUND);
+  add(PRINTABLES, S.GROUND, O, S.GROUND);
+  for (let s = 0; s < 14; s++) {
+    add([0x18, 0x1a, 0x99, 0x9a], s, O, S.GROUND);
+    add(r(0x80, 0x90), s, O, S.GROUND);
+    add(r(0x90, 0x98), s, O, S.GROUND);
+    add([0x9c], s, O, S.GROUND);
+    add([0x1b], s, A.CLEAR, S.ESCAPE);
+    add([0x9d], s, O, S.OSC_STRING);
+    add([0x98, 0x9e, 0x9f], s, O, S.SOS_PM_APC_STRING);
+    add([0x9b], s, A.CLEAR, S.CSI_ENTRY);
+    add([0x90], s, A.CLEAR, S.DCS_ENTRY);
+  }
+  add(EXECUTABLES, S.GROUND, O, S.GROUND);
+  add(EXECUTABLES, S.ESCAPE, O, S.ESCAPE);
+  add([0x7f], S.ESCAPE, O, S.ESCAPE);
+  add(EXECUTABLES, S.OSC_STRING, O, S.OSC_STRING);
+  add(EXECUTABLES, S.CSI_ENTRY, O, S.CSI_ENTRY);
+  add([0x7f], S.CSI_ENTRY, O, S.CSI_ENTRY);
+  add(EXECUTABLES, S.CSI_PARAM, O, S.CSI_PARAM);
+  add([0x7f], S.CSI_PARAM, O, S.CSI_PARAM);
+  add(EXECUTABLES, S.CSI_IGNORE, O, S.CSI_IGNORE);
+  add(EXECUTABLES, S.CSI_INTERMEDIATE, O, S.CSI_INTERMEDIATE);
+  add([0x7f], S.CSI_INTERMEDIATE, O, S.CSI_INTERMEDIATE);
+  add(EXECUTABLES, S.ESCAPE_INTERMEDIATE, O, S.ESCAPE_INTERMEDIATE);
+  add([0x7f], S.ESCAPE_INTERMEDIATE, O, S.ESCAPE_INTERMEDIATE);
+  add([0x5d], S.ESCAPE, O, S.OSC_STRING);
+  add(PRINTABLES, S.OSC_STRING, O, S.OSC_STRING);
+  add([0x7f], S.OSC_STRING, O, S.OSC_STRING);
+  add([0x9c, 0x1b, 0x18, 0x1a, 0x07], S.OSC_STRING, A.STRING_END, S.GROUND);
+  add(r(0x1c, 0x20), S.OSC_STRING, O, S.OSC_STRING);
+  add([0x58, 0x5e, 0x5f], S.ESCAPE, O, S.SOS_PM_APC_STRING);
+  add(PRINTABLES, S.SOS_PM_APC_STRING, O, S.SOS_PM_APC_STRING);
+  add(EXECUTABLES, S.SOS_PM_APC_STRING, O, S.SOS_PM_APC_STRING);
+  add([0x9c], S.SOS_PM_APC_STRING, O, S.GROUND);
+  add([0x7f], S.SOS_PM_APC_STRING, O, S.SOS_PM_APC_STRING);
+  add([0x5b], S.ESCAPE, A.CLEAR, S.CSI_ENTRY);
+  add(r(0x40, 0x7f), S.CSI_ENTRY, A.CSI_DISPATCH, S.GROUND);
+  add(r(0x30, 0x3c), S.CSI_ENTRY, A.PARAM, S.CSI_PARAM);
+  add([0x3c, 0x3d, 0x3e, 0x3f], S.CSI_ENTRY, A.COLLECT, S.CSI_PARAM);
+  add(r(0x30, 0x3c), S.CSI_PARAM, A.PARAM, S.CSI_PARAM);
+  add(r(0x40, 0x7f), S.CSI_PARAM, A.CSI_DISPATCH, S.GROUND);
+  add([0x3c, 0x3d, 0x3e, 0x3f], S.CSI_PARAM, O, S.CSI_IGNORE);
+  add(r(0x20, 0x40), S.CSI_IGNORE, O, S.CSI_IGNORE);
+  add([0x7f], S.CSI_IGNORE, O, S.CSI_IGNORE);
+  add(r(0x40, 0x7f), S.CSI_IGNORE, O, S.GROUND);
+  add(r(0x20, 0x30), S.CSI_ENTRY, A.COLLECT, S.CSI_INTERMEDIATE);
+  add(r(0x20, 0x30), S.CSI_INTERMEDIATE, A.COLLECT, S.CSI_INTERMEDIATE);
+  add(r(0x30, 0x40), S.CSI_INTERMEDIATE, O, S.CSI_IGNORE);
+  add(r(0x40, 0x7f), S.CSI_INTERMEDIATE, A.CSI_DISPATCH, S.GROUND);
+  add(r(0x20, 0x30), S.CSI_PARAM, A.COLLECT, S.CSI_INTERMEDIATE);
+  add(r(0x20, 0x30), S.ESCAPE, A.COLLECT, S.ESCAPE_INTERMEDIATE);
+  add(r(0x20, 0x30), S.ESCAPE_INTERMEDIATE, A.COLLECT, S.ESCAPE_INTERMEDIATE);
+  add(r(0x30, 0x7f), S.ESCAPE_INTERMEDIATE, A.ESC_DISPATCH, S.GROUND);
+  add(r(0x30, 0x50), S.ESCAPE, A.ESC_DISPATCH, S.GROUND);
+  add(r(0x51, 0x58), S.ESCAPE, A.ESC_DISPATCH, S.GROUND);
+  add([0x59, 0x5a, 0x5c], S.ESCAPE, A.ESC_DISPATCH, S.GROUND);
+  add(r(0x60, 0x7f), S.ESCAPE, A.ESC_DISPATCH, S.GROUND);
+  add([0x50], S.ESCAPE, A.CLEAR, S.DCS_ENTRY);
+  add(EXECUTABLES, S.DCS_ENTRY, O, S.DCS_ENTRY);
+  add([0x7f], S.DCS_ENTRY, O, S.DCS_ENTRY);
+  add(r(0x1c, 0x20), S.DCS_ENTRY, O, S.DCS_ENTRY);
+  add(r(0x20, 0x30), S.DCS_ENTRY, O, S.DCS_INTERMEDIATE);
+  add(r(0x30, 0x3c), S.DCS_ENTRY, O, S.DCS_PARAM);
+  add([0x3c, 0x3d, 0x3e, 0x3f], S.DCS_ENTRY, O, S.DCS_PARAM);
+  add(EXECUTABLES, S.DCS_IGNORE, O, S.DCS_IGNORE);
+  add(r(0x20, 0x80), S.DCS_IGNORE, O, S.DCS_IGNORE);
+  add(r(0x1c, 0x20), S.DCS_IGNORE, O, S.DCS_IGNORE);
+  add(EXECUTABLES, S.DCS_PARAM, O, S.DCS_PARAM);
+  add([0x7f], S.DCS_PARAM, O, S.DCS_PARAM);
+  add(r(0x1c, 0x20), S.DCS_PARAM, O, S.DCS_PARAM);
+  add(r(0x30, 0x3c), S.DCS_PARAM, O, S.DCS_PARAM);
+  add([0x3c, 0x3d, 0x3e, 0x3f], S.DCS_PARAM, O, S.DCS_IGNORE);
+  add(r(0x20, 0x30), S.DCS_PARAM, O, S.DCS_INTERMEDIATE);
+  add(EXECUTABLES, S.DCS_INTERMEDIATE, O, S.DCS_INTERMEDIATE);
+  add([0x7f], S.DCS_INTERMEDIATE, O, S.DCS_INTERMEDIATE);
+  add(r(0x1c, 0x20), S.DCS_INTERMEDIATE, O, S.DCS_INTERMEDIATE);
+  add(r(0x20, 0x30), S.DCS_INTERMEDIATE, O, S.DCS_INTERMEDIATE);
+  add(r(0x30, 0x40), S.DCS_INTERMEDIATE, O, S.DCS_IGNORE);
+  add(r(0x40, 0x7f), S.DCS_INTERMEDIATE, O, S.DCS_PASSTHROUGH);
+  add(r(0x40, 0x7f), S.DCS_PARAM, O, S.DCS_PASSTHROUGH);
+  add(r(0x40, 0x7f), S.DCS_ENTRY, O, S.DCS_PASSTHROUGH);
+  add(EXECUTABLES, S.DCS_PASSTHROUGH, O, S.DCS_PASSTHROUGH);
+  add(PRINTABLES, S.DCS_PASSTHROUGH, O, S.DCS_PASSTHROUGH);
+  add([0x7f], S.DCS_PASSTHROUGH, O, S.DCS_PASSTHROUGH);
+  add([0x1b, 0x9c, 0x18, 0x1a], S.DCS_PASSTHROUGH, A.STRING_END, S.GROUND);
+  add([NON_ASCII_PRINTABLE], S.GROUND, O, S.GROUND);
+  add([NON_ASCII_PRINTABLE], S.OSC_STRING, O, S.OSC_STRING);
+  add([NON_ASCII_PRINTABLE], S.CSI_IGNORE, O, S.CSI_IGNORE);
+  add([NON_ASCII_PRINTABLE], S.DCS_IGNORE, O, S.DCS_IGNORE);
+  add([NON_ASCII_PRINTABLE], S.DCS_PASSTHROUGH, O, S.DCS_PASSTHROUGH);
+  return t;
+})();
+
+/** Code points that may be skipped in GROUND: printable, or BEL BS HT LF VT FF CR. */
+function isPlain(cp: number): boolean {
+  return (cp >= 0x20 && cp < 0x7f) || cp >= NON_ASCII_PRINTABLE || (cp >= 0x07 && cp <= 0x0d);
+}
+
+const MAX_PARAMS = 32;
+
+export interface FastForwardStats {
+  skippedBytes: number;
+}
+
+/**
+ * Sits in front of a mirror: `write` every output chunk in order; what must be parsed is passed to
+ * `post` (in order, split only where decoding is unaffected); `hold` (decided by the caller from the
+ * mirror's backlog) allows holding plain text and skipping what is provably invisible. `flush`
+ * posts whatever is held (before a snapshot, resize or any other request, and when the mirror has
+ * caught up).
+ */
+export class FastForward {
+  readonly #post: (data: Uint8Array) => void;
+  readonly #bound: number;
+  #rows: number;
+  #scrollback: number;
+  /** Bytes dropped so far. */
+  skippedBytes = 0;
+
+  // --- xterm's UTF-8 decoder state (Utf8ToUtf32.interim)
+  readonly #interim = new Uint8Array(3);
+
+  // --- parser and mode state
+  #state: number = S.GROUND;
+  #collect = 0;
+  #params: number[] = [0];
+  #paramsWeird = false;
+  #alt = false;
+  #regionNormal = false;
+  #regionAlt = false;
+  #reverseWrap = false;
+
+  // --- the held run
+  #inRun = false;
+  #held: Uint8Array[] = [];
+  #heldBytes = 0;
+  /** Absolute stream offset of the first held byte (or of `#seg` when nothing is held). */
+  #heldStart = 0;
+  /** Cut candidates: absolute offsets of the first CR after each LF, and the run's LF count there. */
+  #cand: number[] = [];
+  #candLf: number[] = [];
+  #candHead = 0;
+  #lf = 0;
+  #needCand = true;
+
+  // --- the chunk being written
+  #abs = 0;
+  #data: Uint8Array = new Uint8Array(0);
+  #base = 0;
+  #seg = 0;
+
+  constructor(rows: number, scrollback: number, boundBytes: number, post: (data: Uint8Array) => void) {
+    this.#rows = rows;
+    this.#scrollback = scrollback;
+    this.#bound = Math.max(1, boundBytes);
+    this.#post = post;
+  }
+
+  /** Held bytes (not yet posted). */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** Line feeds after a cut needed to make everything before it invisible. */
+  get #needLf(): number {
+    return 2 * this.#rows + this.#scrollback + 1;
+  }
+
+  /** The terminal is resized: the caller flushes first (held output is parsed at the old size). */
+  resize(rows: number): void {
+    this.flush();
+    this.#rows = rows;
+  }
+
+  /** Posts everything held; the run ends (a new one starts at the next eligible byte). */
+  flush(): void {
+    if (this.#inRun) this.#endRun();
+  }
+
+  write(data: Uint8Array, hold: boolean): void {
+    if (!hold) this.flush();
+    this.#data = data;
+    this.#base = this.#abs;
+    this.#seg = 0;
+    this.#abs += data.length;
+    if (!this.#inRun) this.#heldStart = this.#base;
+    this.#decode(data, hold);
+    if (this.#inRun) {
+      if (this.#seg < data.length) {
+        this.#held.push(data.subarray(this.#seg));
+        this.#heldBytes += data.length - this.#seg;
+      }
+      this.#seg = data.length;
+      // An original chunk boundary is a safe split.
+      this.#enforceBound(data.length);
+    } else if (this.#seg < data.length) {
+      this.#post(data.subarray(this.#seg));
+    }
+    this.#data = new Uint8Array(0);
+  }
+
+  // --- decoding: a port of xterm's Utf8ToUtf32.decode, calling #cp for each code point ---------
+
+  #decode(input: Uint8Array, hold: boolean): void {
+    const length = input.length;
+    if (!length) return;
+    let startPos = 0;
+    const interim = this.#interim;
+    if (interim[0]) {
+      let discardInterim = false;
+      let cp = interim[0];
+      cp &= (cp & 0xe0) === 0xc0 ? 0x1f : (cp & 0xf0) === 0xe0 ? 0x0f : 0x07;
+      let pos = 0;
+      let tmp: number;
+      while ((tmp = interim[++pos]! & 0x3f) && pos < 4) {
+        cp <<= 6;
+        cp |= tmp;
+      }
+      const type = (interim[0] & 0xe0) === 0xc0 ? 2 : (interim[0] & 0xf0) === 0xe0 ? 3 : 4;
+      const missing = type - pos;
+      while (startPos < missing) {
+        if (startPos >= length) return;
+        tmp = input[startPos++]!;
+        if ((tmp & 0xc0) !== 0x80) {
+          startPos--;
+          discardInterim = true;
+          break;
+        } else {
+          interim[pos++] = tmp;
+          cp <<= 6;
+          cp |= tmp & 0x3f;
+        }
+      }
+      if (!discardInterim) {
+        if (type === 2) {
+          if (cp < 0x80) startPos--;
+          else this.#cp(cp, startPos - 1, hold);
+        } else if (type === 3) {
+          if (!(cp < 0x0800 || (cp >= 0xd800 && cp <= 0xdfff) || cp === 0xfeff)) this.#cp(cp, startPos - 1, hold);
+        } else if (!(cp < 0x010000 || cp > 0x10ffff)) this.#cp(cp, startPos - 1, hold);
+      }
+      interim.fill(0);
+    }
+    let i = startPos;
+    let byte1: number, byte2: number, byte3: number, byte4: number, codepoint: number;
+    while (i < length) {
+      byte1 = input[i]!;
+      if (byte1 < 0x80) {
+        // Printable ASCII changes nothing the scanner tracks except inside a CSI/ESC/DCS sequence.
+        const st = this.#state;
+        if (byte1 >= 0x20 && byte1 < 0x7f && (st === S.GROUND ? this.#inRun || !hold : st === S.OSC_STRING || st === S.SOS_PM_APC_STRING || st === S.DCS_PASSTHROUGH)) {
+          i++;
+          while (i < length && (byte1 = input[i]!) >= 0x20 && byte1 < 0x7f) i++;
+          continue;
+        }
+        this.#cp(byte1, i, hold);
+        i++;
+        continue;
+      }
+      i++;
+      if ((byte1 & 0xe0) === 0xc0) {
+        if (i >= length) {
+          interim[0] = byte1;
+          return;
+        }
+        byte2 = input[i++]!;
+        if ((byte2 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        codepoint = ((byte1 & 0x1f) << 6) | (byte2 & 0x3f);
+        if (codepoint < 0x80) {
+          i--;
+          continue;
+        }
+        this.#cp(codepoint, i - 1, hold);
+      } else if ((byte1 & 0xf0) === 0xe0) {
+        if (i >= length) {
+          interim[0] = byte1;
+          return;
+        }
+        byte2 = input[i++]!;
+        if ((byte2 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        if (i >= length) {
+          interim[0] = byte1;
+          interim[1] = byte2;
+          return;
+        }
+        byte3 = input[i++]!;
+        if ((byte3 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        codepoint = ((byte1 & 0x0f) << 12) | ((byte2 & 0x3f) << 6) | (byte3 & 0x3f);
+        if (codepoint < 0x0800 || (codepoint >= 0xd800 && codepoint <= 0xdfff) || codepoint === 0xfeff) continue;
+        this.#cp(codepoint, i - 1, hold);
+      } else if ((byte1 & 0xf8) === 0xf0) {
+        if (i >= length) {
+          interim[0] = byte1;
+          return;
+        }
+        byte2 = input[i++]!;
+        if ((byte2 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        if (i >= length) {
+          interim[0] = byte1;
+          interim[1] = byte2;
+          return;
+        }
+        byte3 = input[i++]!;
+        if ((byte3 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        if (i >= length) {
+          interim[0] = byte1;
+          interim[1] = byte2;
+          interim[2] = byte3;
+          return;
+        }
+        byte4 = input[i++]!;
+        if ((byte4 & 0xc0) !== 0x80) {
+          i--;
+          continue;
+        }
+        codepoint = ((byte1 & 0x07) << 18) | ((byte2 & 0x3f) << 12) | ((byte3 & 0x3f) << 6) | (byte4 & 0x3f);
+        if (codepoint < 0x010000 || codepoint > 0x10ffff) continue;
+        this.#cp(codepoint, i - 1, hold);
+      }
+      // else: an illegal byte, skipped
+    }
+  }
+
+  /** One decoded code point; `i` is the index in the chunk of its last byte. */
+  #cp(cp: number, i: number, hold: boolean): void {
+    if (this.#inRun) {
+      if (isPlain(cp)) {
+        if (cp === 0x0a) {
+          this.#lf++;
+          this.#needCand = true;
+          this.#cut();
+          // Right after an ASCII byte: a safe split.
+          this.#enforceBound(i + 1);
+        } else if (cp === 0x0d && this.#needCand) {
+          this.#cand.push(this.#base + i);
+          this.#candLf.push(this.#lf);
+          this.#needCand = false;
+        }
+        return;
+      }
+      this.#endRun();
+    } else if (hold && cp < 0x80 && this.#state === S.GROUND && isPlain(cp) && this.#safe()) {
+      // A run starts right before this ASCII byte.
+      if (i > this.#seg) this.#post(this.#data.subarray(this.#seg, i));
+      this.#seg = i;
+      this.#heldStart = this.#base + i;
+      this.#inRun = true;
+      this.#lf = 0;
+      this.#needCand = true;
+      this.#cand.length = 0;
+      this.#candLf.length = 0;
+      this.#candHead = 0;
+      this.#cp(cp, i, hold);
+      return;
+    }
+    this.#step(cp);
+  }
+
+  #safe(): boolean {
+    return !(this.#alt ? this.#regionAlt : this.#regionNormal) && !this.#reverseWrap;
+  }
+
+  /** Posts the held bytes and the current chunk up to `#seg`... and ends the run. */
+  #endRun(): void {
+    for (const h of this.#held) this.#post(h);
+    this.#held = [];
+    this.#heldBytes = 0;
+    this.#inRun = false;
+    this.#cand.length = 0;
+    this.#candLf.length = 0;
+    this.#candHead = 0;
+  }
+
+  /** Drops everything before the latest candidate with enough line feeds after it. */
+  #cut(): void {
+    const need = this.#needLf;
+    let best = -1;
+    while (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= need) best = this.#candHead++;
+    if (best < 0) return;
+    const to = this.#cand[best]!;
+    if (this.#candHead > 1024 && this.#candHead * 2 > this.#cand.length) {
+      this.#cand = this.#cand.slice(this.#candHead);
+      this.#candLf = this.#candLf.slice(this.#candHead);
+      this.#candHead = 0;
+    }
+    this.skippedBytes += to - this.#heldStart;
+    this.#discardTo(to);
+  }
+
+  /** Removes held bytes (and bytes of the current chunk) before absolute offset `to`. */
+  #discardTo(to: number): void {
+    let n = to - this.#heldStart;
+    while (n > 0 && this.#held.length) {
+      const h = this.#held[0]!;
+      if (h.length <= n) {
+        this.#held.shift();
+        this.#heldBytes -= h.length;
+        n -= h.length;
+      } else {
+        this.#held[0] = h.subarray(n);
+        this.#heldBytes -= n;
+        n = 0;
+      }
+    }
+    if (n > 0) this.#seg += n;
+    this.#heldStart = to;
+  }
+
+  /** Posts held bytes (and of the current chunk) before absolute offset `to` (a safe split). */
+  #postTo(to: number): void {
+    let n = to - this.#heldStart;
+    while (n > 0 && this.#held.length) {
+      const h = this.#held[0]!;
+      if (h.length <= n) {
+        this.#held.shift();
+        this.#heldBytes -= h.length;
+        this.#post(h);
+        n -= h.length;
+      } else {
+        this.#post(h.subarray(0, n));
+        this.#held[0] = h.subarray(n);
+        this.#heldBytes -= n;
+        n = 0;
+      }
+    }
+    if (n > 0) {
+      this.#post(this.#data.subarray(this.#seg, this.#seg + n));
+      this.#seg += n;
+    }
+    this.#heldStart = to;
+  }
+
+  /** Keeps the held window within the bound: posts its oldest part, at cut candidates or at `splitAt` (index in the chunk, a safe split). */
+  #enforceBound(splitAt: number): void {
+    const pendingEnd = this.#base + splitAt;
+    while (this.#heldBytes + (splitAt - this.#seg) > this.#bound) {
+      if (this.#candHead < this.#cand.length && this.#cand[this.#candHead]! > this.#heldStart) {
+        this.#postTo(this.#cand[this.#candHead++]!);
+      } else {
+        this.#postTo(pendingEnd);
+        this.#candHead = this.#cand.length;
+        break;
+      }
+    }
+  }
+
+  // --- the parser (state only, plus the few modes that matter) -----------------------------------
+
+  #step(cp: number): void {
+    const tr = TABLE[(this.#state << 8) | (cp < 0xa0 ? cp : NON_ASCII_PRINTABLE)]!;
+    const action = tr >> 4;
+    let next = tr & 0x0f;
+    switch (action) {
+      case A.CLEAR:
+        this.#collect = 0;
+        this.#params = [0];
+        this.#paramsWeird = false;
+        break;
+      case A.COLLECT:
+        this.#collect = ((this.#collect << 8) | cp) >>> 0;
+        break;
+      case A.PARAM:
+        if (cp === 0x3b) {
+          if (this.#params.length >= MAX_PARAMS) this.#paramsWeird = true;
+          else this.#params.push(0);
+        } else if (cp === 0x3a) this.#paramsWeird = true;
+        else {
+          const k = this.#params.length - 1;
+          const v = this.#params[k]! * 10 + (cp - 0x30);
+          if (v > 0x7fffffff) this.#paramsWeird = true;
+          this.#params[k] = Math.min(v, 0x7fffffff);
+        }
+        break;
+      case A.CSI_DISPATCH:
+        this.#csi(cp);
+        break;
+      case A.ESC_DISPATCH:
+        if (cp === 0x63 && this.#collect === 0) {
+          // RIS: everything back to defaults.
+          this.#alt = false;
+          this.#regionNormal = this.#regionAlt = false;
+          this.#reverseWrap = false;
+        }
+        break;
+      case A.STRING_END:
+        this.#collect = 0;
+        this.#params = [0];
+        if (cp === 0x1b) next = S.ESCAPE;
+        break;
+    }
+    this.#state = next;
+  }
+
+  #csi(final: number): void {
+    const collect = this.#collect;
+    const p = this.#params;
+    if (final === 0x72 /* r */) {
+      if (collect === 0) {
+        // DECSTBM, as xterm's setScrollRegion.
+        if (this.#paramsWeird) return this.#setRegion(true);
+        const rows = this.#rows;
+        const top = p[0] || 1;
+        let bottom: number;
+        if (p.length < 2 || (bottom = p[1]!) > rows || bottom === 0) bottom = rows;
+        if (bottom > top) this.#setRegion(!(top === 1 && bottom === rows));
+      } else if (collect === 0x3f) {
+        // Restore of saved private modes (whatever xterm does with it): assume the worst.
+        this.#reverseWrap = true;
+      }
+      return;
+    }
+    if (final === 0x70 /* p */ && collect === 0x21 /* ! */) {
+      // DECSTR: margins and modes reset.
+      this.#setRegion(false);
+      this.#reverseWrap = false;
+      return;
+    }
+    if ((final === 0x68 || final === 0x6c) && collect === 0x3f) {
+      const set = final === 0x68;
+      if (this.#paramsWeird) {
+        this.#reverseWrap = true;
+        return;
+      }
+      for (const n of p) {
+        if (n === 45) this.#reverseWrap = set;
+        else if (n === 1049 || n === 1047 || n === 47) {
+          if (set && !this.#alt) {
+            this.#alt = true;
+            this.#regionAlt = false; // the alt buffer was cleared when it was last left
+          } else if (!set && this.#alt) {
+            this.#alt = false;
+            this.#regionAlt = false;
+          }
+        }
+      }
+    }
+  }
+
+  #setRegion(restricted: boolean): void {
+    if (this.#alt) this.#regionAlt = restricted;
+    else this.#regionNormal = restricted;
+  }
+}
