@@ -198,12 +198,14 @@ export class TerminalManager extends DisposableBase {
     let paused = 0;
     let mirrorBytes = 0;
     let backlog = 0;
+    let held = 0;
     let queued = 0;
     for (const s of this.list()) {
       viewers += s.viewerCount;
       if (s.paused) paused++;
       mirrorBytes += s.mirrorBytes;
       backlog += s.mirrorBacklogBytes;
+      held += s.mirrorHeldBytes;
       for (const v of s.viewers) {
         if (v.behind) behind++;
         queued += v.queuedBytes;
@@ -214,6 +216,8 @@ export class TerminalManager extends DisposableBase {
       viewers,
       mirror_bytes: mirrorBytes,
       mirror_backlog_bytes: backlog,
+      mirror_held_bytes: held,
+      mirror_skipped_bytes: this.#pool.skippedBytes,
       queued_bytes: queued,
       paused,
       behind,

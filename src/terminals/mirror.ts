@@ -2,10 +2,13 @@
  * Main-thread side of the headless mirrors: a small pool of worker threads (mirror-worker.ts), each
  * hosting the mirrors of many sessions (a worker per session would cost an isolate, megabytes, per
  * tab). A `Mirror` counts the bytes it has posted and not yet seen parsed: its backlog, which the
- * session bounds by pausing the PTY.
+ * session bounds by pausing the PTY. Output goes through a `FastForward` first: while the backlog is
+ * over a quarter of its bound, plain text is held and whatever of it provably cannot show in the
+ * final screen and scrollback is skipped (fast-forward.ts), so plain floods need not pause the PTY.
  */
 import { Worker } from 'node:worker_threads';
 import type { Disposable } from '../core/lifecycle.ts';
+import { FastForward } from './fast-forward.ts';
 import type { FromWorker, SnapshotReply, ToWorker } from './mirror-messages.ts';
 
 /** Estimated bytes per mirror cell: xterm stores 3 × Uint32 per cell in each buffer line. */
@@ -90,6 +93,8 @@ export class MirrorPool implements Disposable {
   #workers: MirrorWorker[] = [];
   #nextReq = 1;
   #disposed = false;
+  /** Output bytes the mirrors skipped (fast-forward), since the pool started. */
+  skippedBytes = 0;
 
   constructor(size: number) {
     this.#size = Math.max(1, size);
@@ -99,10 +104,11 @@ export class MirrorPool implements Disposable {
     return this.#workers.length;
   }
 
-  open(id: string, cols: number, rows: number, scrollback: number, events: MirrorEvents): Mirror {
+  /** `backlogBound`: the session's bound on the mirror's backlog (it pauses the PTY over it); held plain text is bounded by it too. */
+  open(id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents): Mirror {
     if (this.#disposed) throw new Error('mirror pool is closed');
     const w = this.#pick();
-    const m = new Mirror(this, w, id, cols, scrollback, events);
+    const m = new Mirror(this, w, id, cols, rows, scrollback, backlogBound, events);
     w.mirrors.set(id, m);
     w.post({ t: 'open', id, cols, rows, scrollback });
     return m;
@@ -147,19 +153,34 @@ export class Mirror implements Disposable {
   #backlog = 0;
   #lines = 0;
   #disposed = false;
+  readonly #ff: FastForward;
+  /** Backlog over which plain text is held (and maybe skipped) rather than posted. */
+  readonly #holdAbove: number;
 
-  constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, scrollback: number, events: MirrorEvents) {
+  constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents) {
     this.#pool = pool;
     this.#worker = worker;
     this.id = id;
     this.#cols = cols;
     this.#scrollback = scrollback;
     this.#events = events;
+    this.#holdAbove = Math.floor(backlogBound / 4);
+    this.#ff = new FastForward(rows, scrollback, backlogBound, (d) => this.#postData(d));
   }
 
   /** Bytes posted to the worker and not yet parsed. */
   get backlogBytes(): number {
     return this.#backlog;
+  }
+
+  /** Plain text held back (not yet posted; at most the backlog bound). */
+  get heldBytes(): number {
+    return this.#ff.heldBytes;
+  }
+
+  /** Output bytes skipped by the fast-forward (provably invisible in the mirror's final state). */
+  get skippedBytes(): number {
+    return this.#ff.skippedBytes;
   }
 
   /** Estimated memory held by the mirror's buffer (lines × cols × bytes per cell). */
@@ -174,30 +195,43 @@ export class Mirror implements Disposable {
 
   write(data: Buffer): void {
     if (this.#disposed) return;
-    this.#backlog += data.length;
+    const before = this.#ff.skippedBytes;
+    this.#ff.write(data, this.#backlog > this.#holdAbove);
+    this.#pool.skippedBytes += this.#ff.skippedBytes - before;
+  }
+
+  #postData(d: Uint8Array): void {
+    // A small view of a larger buffer: copy it, so the message does not carry the whole buffer.
+    const data = d.byteLength * 2 < d.buffer.byteLength ? new Uint8Array(d) : d;
+    this.#backlog += data.byteLength;
     this.#worker.post({ t: 'data', id: this.id, data });
   }
 
   resize(cols: number, rows: number): void {
     if (this.#disposed) return;
     this.#cols = cols;
+    // Held output is posted first: it is parsed at the old size, as in a real terminal.
+    this.#ff.resize(rows);
     this.#worker.post({ t: 'resize', id: this.id, cols, rows });
   }
 
-  /** The serialized screen as of every byte written before this call. */
+  /** The serialized screen as of every byte written before this call (held output is posted first; skipped output cannot show). */
   snapshot(): Promise<SnapshotReply> {
     if (this.#disposed) return Promise.reject(new Error('mirror closed'));
+    this.#ff.flush();
     return this.#pool.request(this.#worker, (req) => ({ t: 'snapshot', id: this.id, req }));
   }
 
   screenText(scrollbackLines = 0): Promise<string> {
     if (this.#disposed) return Promise.reject(new Error('mirror closed'));
+    this.#ff.flush();
     return this.#pool.request(this.#worker, (req) => ({ t: 'text', id: this.id, req, scrollback: scrollbackLines }));
   }
 
   /** Drops the scrollback (keeps the screen); resolves to the number of lines freed. */
   trim(): Promise<number> {
     if (this.#disposed) return Promise.resolve(0);
+    this.#ff.flush();
     return this.#pool.request(this.#worker, (req) => ({ t: 'trim', id: this.id, req }));
   }
 
@@ -205,6 +239,8 @@ export class Mirror implements Disposable {
     if (this.#disposed) return;
     this.#backlog = Math.max(0, this.#backlog - bytes);
     this.#lines = lines;
+    // Caught up: the held tail is parsed now, so the mirror does not lag once output stops.
+    if (this.#backlog === 0) this.#ff.flush();
     this.#events.onDrain();
   }
 

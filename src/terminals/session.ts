@@ -146,6 +146,14 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   get mirrorBacklogBytes(): number {
     return this.#mirror.backlogBytes;
   }
+  /** Plain output held back from the mirror (bounded like its backlog). */
+  get mirrorHeldBytes(): number {
+    return this.#mirror.heldBytes;
+  }
+  /** Output the mirror skipped (fast-forward through plain text it could not show). */
+  get mirrorSkippedBytes(): number {
+    return this.#mirror.skippedBytes;
+  }
   /** When the last viewer left (or the session started, if none ever came). */
   get lastViewerAt(): number {
     return this.#lastViewerAt;
@@ -274,7 +282,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   }
 
   #openMirror(): Mirror {
-    const m = this.#cfg.pool.open(this.id, this.#cols, this.#rows, this.#cfg.scrollbackLines, {
+    const m = this.#cfg.pool.open(this.id, this.#cols, this.#rows, this.#cfg.scrollbackLines, this.#cfg.mirrorBacklogBytes, {
       onDrain: () => this.#updateFlow(),
       onFailed: (err) => this.#onMirrorFailed(err),
     });

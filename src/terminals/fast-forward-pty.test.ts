@@ -1,0 +1,59 @@
+/**
+ * The mirror fast-forward with a real PTY: a plain flood is partly skipped by the mirror, and the
+ * snapshot a reconnecting viewer gets still equals a terminal fed every byte.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import serializeModule from '@xterm/addon-serialize';
+import headless from '@xterm/headless';
+import { startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+
+const { Terminal } = headless;
+const { SerializeAddon } = serializeModule;
+const SCROLLBACK = 2000;
+
+describe('terminals: mirror fast-forward with a real PTY', () => {
+  let srv: TestServer;
+  before(async () => {
+    // A small mirror backlog bound: the mirror is behind (and holds plain text) almost at once.
+    srv = await startServer({ terminalShell: '/bin/bash', terminalMirrorBacklogBytes: 16 * 1024, terminalScrollbackLines: SCROLLBACK });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  it('seq 1 300000 to an acking viewer: bytes are skipped, and the reconnect snapshot equals a terminal fed every byte', async () => {
+    const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'read -r _; seq 1 300000; echo "DONE-$((40+2))"; exec sleep 60' });
+    const id = json.id as string;
+    // Acknowledges on receipt (a fast browser): the PTY runs at full speed, faster than the mirror parses.
+    const viewer = new TestClient(srv, id, { render: false, scrollback: SCROLLBACK });
+    await viewer.opened();
+    await waitFor(() => viewer.snapshots === 1, 'the first snapshot');
+    viewer.input('\r');
+    await waitFor(() => viewer.text.includes('DONE-42'), 'the flood to end', 60_000);
+
+    const stats = srv.keel.ctx.services.terminals!.stats();
+    assert.ok(stats.mirror_skipped_bytes! > 0, `mirror_skipped_bytes ${stats.mirror_skipped_bytes}`);
+    const session = srv.keel.ctx.services.terminals!.get(id)!;
+    assert.ok(session.mirrorSkippedBytes > 0);
+
+    // Every byte the viewer received (nothing was printed before its first, empty, snapshot).
+    const ref = new Terminal({ cols: 80, rows: 24, scrollback: SCROLLBACK, allowProposedApi: true });
+    const refSer = new SerializeAddon();
+    ref.loadAddon(refSer);
+    await new Promise<void>((r) => ref.write(Buffer.from(viewer.text, 'latin1'), r));
+    assert.ok(viewer.text.length > 2_000_000);
+
+    const again = new TestClient(srv, id, { scrollback: SCROLLBACK });
+    await again.opened();
+    await waitFor(() => again.snapshots === 1, 'the reconnect snapshot');
+    await again.rendered();
+    assert.equal(again.serializer.serialize(), refSer.serialize());
+    assert.deepEqual([again.term.buffer.active.cursorX, again.term.buffer.active.cursorY], [ref.buffer.active.cursorX, ref.buffer.active.cursorY]);
+    process.stdout.write(`# skipped ${session.mirrorSkippedBytes} of ${viewer.text.length} bytes\n`);
+    ref.dispose();
+    viewer.close();
+    again.close();
+    await srv.api('DELETE', `/api/terminals/${id}`);
+  });
+});
