@@ -1,0 +1,72 @@
+/** Shapes of /debug/memory, /debug/health/history and /debug/live (DESIGN.md "Observability"). */
+export type HealthState = 'ok' | 'warning' | 'critical';
+
+export interface HealthSample {
+  t: number;
+  rss_mb: number;
+  heap_mb: number;
+  external_mb: number;
+  lag_ms: number;
+  connections: number;
+  state: HealthState;
+}
+
+export interface MemoryNumbers {
+  rss_mb: number;
+  heap_alloc_mb: number;
+  heap_total_mb?: number;
+  external_mb: number;
+  array_buffers_mb?: number;
+}
+
+export interface HealthInfo {
+  state: HealthState;
+  shedding: boolean;
+  warn_mb: number;
+  critical_mb: number;
+  trim_runs?: number;
+}
+
+export interface AuditEntry {
+  at: string;
+  kind: string;
+  subsystem: string;
+  detail: string;
+}
+
+export interface MemoryReport {
+  memory: MemoryNumbers;
+  connections: Record<string, number>;
+  handles: number;
+  event_loop?: { lag_p99_ms: number };
+  uptime_s?: number;
+  health: HealthInfo;
+  budget?: { worst_case_mb: number; by_subsystem: Record<string, number>; notes?: Record<string, string> };
+  subsystems?: Record<string, Record<string, number | string | boolean>>;
+  audit?: { total: number; recent: AuditEntry[] };
+}
+
+export interface LiveMessage {
+  type: 'sample';
+  sample: HealthSample | null;
+  memory: MemoryNumbers;
+  connections: Record<string, number>;
+  health: HealthInfo;
+  handles: number;
+}
+
+/** Connection kinds with their limit: every key `k` that has a `max_k` beside it. */
+export function connectionKinds(c: Record<string, number>): { kind: string; count: number; max: number }[] {
+  const out: { kind: string; count: number; max: number }[] = [];
+  for (const [k, v] of Object.entries(c)) {
+    if (k.startsWith('max_')) continue;
+    const max = c[`max_${k}`];
+    out.push({ kind: k, count: v, max: typeof max === 'number' ? max : NaN });
+  }
+  return out;
+}
+
+/** "terminal_sessions" → "terminal sessions". */
+export function humanize(key: string): string {
+  return key.replace(/_/g, ' ');
+}

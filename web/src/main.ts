@@ -1,0 +1,189 @@
+/**
+ * Keel's browser UI: the shell (brand, navigation, health chip) and its pages: Terminals, Health,
+ * Chat and Documents. Routes live in the address's hash: `#/terminals[/<id>]`, `#/health`,
+ * `#/chat[/<id>]`, `#/docs[/<id>]`, and `#/t/<id>?share=<sig>` for a read-only viewer.
+ */
+import '@xterm/xterm/css/xterm.css';
+import './styles.css';
+import { setUnauthorizedHandler } from './api.ts';
+import { formatMb, h, setText } from './dom.ts';
+import { ChatPage } from './chat/page.ts';
+import { DocsPage } from './docs/page.ts';
+import { HealthFeed } from './health/feed.ts';
+import { HealthPanel } from './health/panel.ts';
+import { listen } from './lifecycle.ts';
+import { TerminalsPage } from './terminals/page.ts';
+import { parseShareHash } from './terminals/types.ts';
+import { mountToasts } from './toast.ts';
+
+type Route = { page: 'terminals' | 'chat' | 'docs'; id?: string } | { page: 'health' } | { page: 'share'; id: string; share: string };
+
+function parseRoute(hash: string): Route {
+  const share = parseShareHash(hash);
+  if (share) return { page: 'share', ...share };
+  if (hash.startsWith('#/health')) return { page: 'health' };
+  const m = /^#\/(terminals|chat|docs)(?:\/([^/?]+))?/.exec(hash);
+  if (!m) return { page: 'terminals' };
+  const page = m[1] as 'terminals' | 'chat' | 'docs';
+  return m[2] ? { page, id: decodeURIComponent(m[2]) } : { page };
+}
+
+/** Chat and Documents are built on first visit: a terminal-only user never loads their streams. */
+interface LazyPage {
+  readonly element: HTMLElement;
+  readonly activeId: string | undefined;
+  start(wanted?: string): Promise<void>;
+  open(id: string): Promise<void>;
+  setVisible(visible: boolean): void;
+}
+
+const ICONS = {
+  terminals: '<svg viewBox="0 0 24 24" aria-hidden="true"><rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 9l3 3-3 3M12 15h5"/></svg>',
+  health: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 12h4l2-5 4 10 2-5h6"/></svg>',
+  chat: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v10H9l-5 4z"/></svg>',
+  docs: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h8l4 4v14H6z M14 3v4h4"/></svg>',
+};
+const LOGO = '<svg viewBox="0 0 32 32" aria-hidden="true"><path d="M5 19h22l-3.5 7h-15z" class="hull"/><path d="M16 4v13M16 4l7 10h-7" class="sail"/></svg>';
+
+function navItem(key: keyof typeof ICONS, label: string, href: string): HTMLElement {
+  const icon = h('span', { class: 'nav-icon' });
+  icon.innerHTML = ICONS[key];
+  return h('a', { class: 'nav-item', href, title: label, 'aria-label': label, 'data-nav': key }, icon, h('span', { class: 'nav-label' }, label));
+}
+
+function boot(): void {
+  const root = document.getElementById('app')!;
+  const initial = parseRoute(location.hash);
+  const viewerMode = initial.page === 'share';
+
+  const logo = h('span', { class: 'logo' });
+  logo.innerHTML = LOGO;
+  const brand = h('a', { class: 'brand', href: viewerMode ? location.hash : '#/terminals' }, logo, h('span', { class: 'brand-name' }, 'Keel'));
+  const chipDot = h('span', { class: 'dot' });
+  const chipText = h('span', { class: 'chip-text' }, '–');
+  const chip = h('a', { class: 'health-chip', href: '#/health', title: 'Keel’s memory and health', 'data-testid': 'health-chip' }, chipDot, chipText);
+  const nav = h(
+    'nav',
+    { class: 'nav', 'aria-label': 'Main' },
+    navItem('terminals', 'Terminals', '#/terminals'),
+    navItem('health', 'Health', '#/health'),
+    navItem('chat', 'Chat', '#/chat'),
+    navItem('docs', 'Docs', '#/docs'),
+  );
+  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : chip);
+  const main = h('main', { class: 'main' });
+  root.append(header, main);
+  mountToasts(root);
+
+  let signedOut = false;
+  setUnauthorizedHandler(() => {
+    if (signedOut || viewerMode) return;
+    signedOut = true;
+    main.replaceChildren(
+      h(
+        'div',
+        { class: 'signin' },
+        h('h1', {}, 'Keel needs its access token'),
+        h('p', {}, 'Open the URL that keel printed when it started (it ends in ?token=…). The token is also in <data-dir>/token.'),
+      ),
+    );
+  });
+
+  const terminals = new TerminalsPage({
+    share: initial.page === 'share' ? { id: initial.id, share: initial.share } : undefined,
+    onActiveChange: (id) => {
+      if (viewerMode || parseRoute(location.hash).page !== 'terminals') return;
+      const want = id ? `#/terminals/${encodeURIComponent(id)}` : '#/terminals';
+      if (location.hash !== want) history.replaceState(null, '', want);
+    },
+  });
+  const feed = new HealthFeed();
+  const health = viewerMode ? undefined : new HealthPanel(feed);
+  const termSection = h('section', { class: 'page page-terminals' }, terminals.element);
+  main.append(termSection);
+  const healthSection = health ? h('section', { class: 'page page-health' }, health.element) : undefined;
+  if (healthSection) main.append(healthSection);
+
+  if (!viewerMode) {
+    feed.subscribe((s) => {
+      const r = s.report;
+      if (!r?.memory) return;
+      setText(chipText, formatMb(r.memory.rss_mb));
+      chipDot.className = `dot dot-${r.health.shedding ? 'critical' : r.health.state}`;
+      chip.title = `Health: ${r.health.state} · RSS ${formatMb(r.memory.rss_mb)} · heap ${formatMb(r.memory.heap_alloc_mb)} (${s.mode})`;
+    });
+    feed.start();
+  }
+
+  // Chat and Documents: sections made on first visit, kept (hidden) afterwards.
+  const lazy = new Map<'chat' | 'docs', { page: LazyPage; section: HTMLElement }>();
+  const syncAddress = (kind: 'chat' | 'docs') => (id: string | undefined) => {
+    if (parseRoute(location.hash).page !== kind) return;
+    const want = id ? `#/${kind}/${encodeURIComponent(id)}` : `#/${kind}`;
+    if (location.hash !== want) history.replaceState(null, '', want);
+  };
+  const lazyPage = (kind: 'chat' | 'docs', wanted?: string) => {
+    let entry = lazy.get(kind);
+    if (!entry) {
+      const page: LazyPage = kind === 'chat' ? new ChatPage({ onActiveChange: syncAddress('chat') }) : new DocsPage({ onActiveChange: syncAddress('docs') });
+      const section = h('section', { class: `page page-${kind}` }, page.element);
+      main.append(section);
+      entry = { page, section };
+      lazy.set(kind, entry);
+      void page.start(wanted);
+    } else if (wanted && wanted !== entry.page.activeId) {
+      void entry.page.open(wanted);
+    }
+    return entry;
+  };
+
+  const show = () => {
+    const r = parseRoute(location.hash);
+    const page = viewerMode ? 'terminals' : r.page === 'share' ? 'terminals' : r.page;
+    if (page === 'chat' || page === 'docs') lazyPage(page, 'id' in r ? r.id : undefined);
+    for (const [kind, e] of lazy) {
+      e.section.hidden = kind !== page;
+      e.page.setVisible(kind === page);
+    }
+    termSection.hidden = page !== 'terminals';
+    if (healthSection) healthSection.hidden = page !== 'health';
+    health?.setVisible(page === 'health');
+    for (const a of nav.querySelectorAll<HTMLElement>('[data-nav]')) a.classList.toggle('active', a.dataset.nav === page);
+    if (page === 'terminals') {
+      if (r.page === 'terminals' && r.id && r.id !== terminals.activeId) terminals.activate(r.id);
+      // The active terminal was hidden: refit it now that it has a size again.
+      terminals.activeView?.setVisible(true);
+    }
+    document.title = page === 'health' ? 'Health · Keel' : page === 'chat' ? 'Chat · Keel' : page === 'docs' ? 'Documents · Keel' : 'Keel';
+  };
+  listen(window, 'hashchange', show);
+  show();
+  void terminals.start(initial.page === 'terminals' ? initial.id : undefined);
+
+  // Tell phones how tall the visible area is, so the key bar sits right above the on-screen keyboard (iOS).
+  const vv = window.visualViewport;
+  if (vv) {
+    const fit = () => document.documentElement.style.setProperty('--vvh', `${Math.round(vv.height)}px`);
+    vv.addEventListener('resize', fit);
+    fit();
+  }
+
+  // Test hook: read-only views of the page's state, for the browser tests (and curious users).
+  (window as unknown as { __keel: unknown }).__keel = {
+    version: 1,
+    tabs: () => terminals.tabs(),
+    activeId: () => terminals.activeId,
+    screen: (id?: string) => terminals.view(id)?.screenText() ?? '',
+    health: () => ({ mode: feed.snapshot.mode, report: feed.snapshot.report, samples: feed.snapshot.samples.length }),
+    dropConnection: (id?: string) => terminals.view(id)?.dropConnectionForTest(),
+    newTerminal: () => terminals.create().then((v) => v?.id),
+    chat: () => (lazy.get('chat')?.page as ChatPage | undefined)?.snapshot(),
+    doc: () => {
+      const d = lazy.get('docs')?.page as DocsPage | undefined;
+      const e = d?.editor;
+      return { id: d?.activeId, text: e?.text, connection: e?.connection, lock: e?.lock ?? null, holdsLock: e?.holdsLock ?? false };
+    },
+  };
+}
+
+boot();
