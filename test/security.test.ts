@@ -61,6 +61,26 @@ describe('auth', () => {
     assert.equal(res.headers['set-cookie'], undefined);
   });
 
+  test('the page shell and its assets need no credentials (they hold no data); the shell answers 401 without them', async () => {
+    const shell = await request(`${k.url}/`);
+    assert.equal(shell.status, 401);
+    assert.match(String(shell.headers['content-type']), /text\/html/);
+    assert.equal(shell.headers['cache-control'], 'no-store');
+    const html = shell.body.toString();
+    assert.ok(!html.includes(k.token), 'the shell never carries the token');
+    const asset = /src="(\/assets\/[^"]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset, `the shell links its script: ${html.slice(0, 400)}`);
+    const js = await request(`${k.url}${asset}`);
+    assert.equal(js.status, 200);
+    assert.match(String(js.headers['cache-control']), /immutable/);
+    assert.equal((await request(`${k.url}/`, { headers: k.authHeaders })).status, 200);
+    // Only web/dist/assets is public: no way out of it, and nothing else of the dist is served.
+    for (const p of ['/assets/../index.html', '/assets/%2e%2e/index.html', '/assets/..%2f..%2fpackage.json', '/index.html']) {
+      const res = await request(`${k.url}${p}`);
+      assert.ok([401, 403, 404].includes(res.status), `${p} answered ${res.status}`);
+    }
+  });
+
   test('liveness and readiness probes need no credentials', async () => {
     assert.equal((await request(`${k.url}/healthz`)).status, 200);
     assert.equal((await request(`${k.url}/readyz`)).status, 200);

@@ -1,6 +1,11 @@
 /**
- * The browser UI: the token exchange at `/?token=…`, the sign-in page for visitors without
- * credentials, and the Vite-built files from web/dist.
+ * The browser UI: the token exchange at `/?token=…`, the page shell, and the Vite-built files
+ * from web/dist.
+ *
+ * The shell and its hashed assets hold no data, so they are served to everyone: a visitor without
+ * the cookie gets the shell with status 401, and the page either shows the read-only terminal its
+ * share link (`/#/t/<id>?share=<sig>`, a fragment the server never sees) grants, or says how to
+ * sign in once an API call answers 401. Every API and socket still checks credentials.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,7 +25,12 @@ main{max-width:30rem;padding:1.5rem}code{background:#1f2630;padding:.1rem .3rem;
 export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void> {
   const hasDist = fs.existsSync(path.join(WEB_DIST, 'index.html'));
   if (hasDist) {
-    await app.register(fastifyStatic, { root: WEB_DIST, index: false, prefix: '/', decorateReply: true });
+    await app.register(async (scope) => {
+      scope.addHook('onRoute', (route) => {
+        route.config = { ...(route.config as object), public: true };
+      });
+      await scope.register(fastifyStatic, { root: path.join(WEB_DIST, 'assets'), prefix: '/assets/', index: false, decorateReply: false, maxAge: '365d', immutable: true });
+    });
   }
 
   app.get('/', { config: { public: true } }, async (req, reply) => {
@@ -34,15 +44,15 @@ export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void
       const secure = req.protocol === 'https';
       return reply.header('Set-Cookie', auth.cookieHeader(secure)).header('Cache-Control', 'no-store').redirect('/', 302);
     }
-    if (!req.principal) {
-      reply.code(401).type('text/html; charset=utf-8');
-      return SIGN_IN_PAGE;
-    }
     if (!hasDist) {
+      if (!req.principal) {
+        reply.code(401).type('text/html; charset=utf-8');
+        return SIGN_IN_PAGE;
+      }
       reply.code(503).type('text/plain');
       return 'The web UI is not built: run `npm run build` (npm start does it for you).';
     }
-    reply.header('Cache-Control', 'no-store');
-    return reply.sendFile('index.html');
+    reply.code(req.principal ? 200 : 401).header('Cache-Control', 'no-store').type('text/html; charset=utf-8');
+    return fs.createReadStream(path.join(WEB_DIST, 'index.html'));
   });
 }

@@ -47,6 +47,25 @@ describe('UI shell and health panel', () => {
     }
   });
 
+  it('a visitor without the token sees how to sign in, and nothing of the server', async () => {
+    const k = await startKeel();
+    try {
+      const context = await browser.newContext({ viewport: DESKTOP });
+      const page = await context.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      const res = await page.goto(k.url + '/');
+      assert.equal(res?.status(), 401);
+      await waitFor(async () => /needs its access token/.test((await page.locator('.signin').textContent().catch(() => '')) ?? ''), 'the sign-in message');
+      assert.match((await page.locator('.signin').textContent()) ?? '', /\?token=/);
+      assert.equal(await page.locator('.term-view').count(), 0, 'no terminal is shown');
+      assert.deepEqual(errors, []);
+      await context.close();
+    } finally {
+      await k.close();
+    }
+  });
+
   it('health panel shows live numbers, limits, budget and a growing plot; desktop and phone screenshots', async () => {
     const k = await startKeel({ healthSampleMs: 200 });
     try {

@@ -185,7 +185,7 @@ describe('terminal tabs in the browser', () => {
     }
   });
 
-  it('a share link opens a read-only viewer that watches live and cannot type', async (t) => {
+  it('a share link opens a read-only viewer that watches live and cannot type', async () => {
     const k = await startKeel();
     try {
       const owner = await openPage(browser, k.startUrl);
@@ -193,28 +193,9 @@ describe('terminal tabs in the browser', () => {
       const info = (await (await fetch(`${k.url}/api/terminals/${id}`, { headers: { authorization: `Bearer ${k.keel.ctx.auth.token}` } })).json()) as { share: string };
       const link = `${k.url}/#/t/${id}?share=${encodeURIComponent(info.share)}`;
 
-      // The viewer has no cookie. If the server does not serve the page shell to such visitors
-      // yet, the test serves web/dist itself (the socket is still the server's, with its share
-      // check). Chromium treats a page fulfilled by the test as non-local and would block its
-      // socket to 127.0.0.1 (Local Network Access), so that case gets its own browser without the check.
-      const plain = await fetch(`${k.url}/`);
-      const stub = plain.status !== 200 || !(await plain.text()).includes('/assets/');
-      const viewerBrowser = stub ? await launchBrowser(['--disable-features=LocalNetworkAccessChecks']) : browser;
-      t.after(() => (stub ? viewerBrowser.close() : undefined));
-      const viewerCtx = await viewerBrowser.newContext({ viewport: DESKTOP });
-      if (stub) {
-        t.diagnostic('server answers / without credentials with its sign-in page: the test serves web/dist for the share viewer (server change needed in src/http/ui.ts)');
-        const dist = path.join(ROOT, 'web', 'dist');
-        await viewerCtx.route(`${k.url}/**`, async (route) => {
-          const u = new URL(route.request().url());
-          if (u.pathname.startsWith('/api/') || u.pathname.startsWith('/debug/')) return route.continue();
-          const file = u.pathname === '/' ? 'index.html' : u.pathname.slice(1);
-          const p = path.join(dist, file);
-          if (!p.startsWith(dist) || !fs.existsSync(p)) return route.fulfill({ status: 404, body: 'not found' });
-          const type = p.endsWith('.js') ? 'text/javascript' : p.endsWith('.css') ? 'text/css' : 'text/html';
-          return route.fulfill({ status: 200, contentType: type, body: fs.readFileSync(p) });
-        });
-      }
+      // The viewer has no cookie: the server serves it the page shell (401), and the share link
+      // in the fragment is all it can use.
+      const viewerCtx = await browser.newContext({ viewport: DESKTOP });
       const page = await viewerCtx.newPage();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
