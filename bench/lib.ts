@@ -56,7 +56,9 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
   const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(ROOT, 'src/cli.ts'), '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, KEEL_TOKEN: '' },
+    // /bin/sh unless told otherwise: an interactive login shell's rc files (pyenv, nvm, …) can take
+    // seconds and would be measured as Keel's.
+    env: { ...process.env, KEEL_TOKEN: '', KEEL_TERMINAL_SHELL: process.env.KEEL_TERMINAL_SHELL ?? '/bin/sh' },
   });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {

@@ -10,6 +10,8 @@ export interface ViewerOptions {
 export class Viewer {
   readonly ws: WebSocket;
   received = 0;
+  /** Output and snapshot frames received. */
+  frames = 0;
   text = '';
   keepText = false;
   exited = false;
@@ -24,6 +26,7 @@ export class Viewer {
       const op = String.fromCharCode(data[0]!);
       if (op === 'o' || op === 's') {
         const n = data.length - 1;
+        this.frames++;
         this.received += n;
         if (this.keepText) this.text += data.subarray(1).toString('latin1');
         if (o.ack === 'browser') this.ws.send(Buffer.from(`a${n}`));

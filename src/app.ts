@@ -1,7 +1,8 @@
 /**
  * Builds a Keel server from options: the owner store, health monitor, database, HTTP server and
- * every subsystem. `close()` is the graceful shutdown: stop accepting, tell clients, run shutdown
- * hooks, dispose everything — bounded by `shutdownTimeoutMs`.
+ * every subsystem. `close()` is the graceful shutdown: run the shutdown hooks (subsystems refuse new
+ * work and tell their clients), close the remaining sockets, close the HTTP server, dispose
+ * everything — bounded by `shutdownTimeoutMs` (cli.ts).
  */
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';

@@ -113,6 +113,11 @@ test('the critical memory threshold must be above the warning one', () => {
   assert.equal(loadOptions({ overrides: { memoryWarnMb: 500, memoryCriticalMb: 501 } }).memoryCriticalMb, 501);
 });
 
+test('the low terminal watermark must be below the high one', () => {
+  const p = problems(() => loadOptions({ overrides: { terminalLowWatermarkBytes: 65536, terminalHighWatermarkBytes: 65536 } }));
+  assert.match(p[0]!, /--terminal-high-watermark-bytes \(65536\) must be greater than --terminal-low-watermark-bytes \(65536\)/);
+});
+
 test('an unknown flag is reported', () => {
   assert.match(problems(() => loadOptions({ flags: { noSuchOption: '1' } }))[0]!, /unknown option --no-such-option/);
 });

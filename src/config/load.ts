@@ -72,6 +72,13 @@ function fromString(key: OptionKey, raw: string, where: string, problems: string
   return check(key, parsed, where, problems);
 }
 
+/** Pairs of options where the first must be below the second. */
+const ORDERED: [OptionKey & keyof NumericOptions, OptionKey & keyof NumericOptions][] = [
+  ['memoryWarnMb', 'memoryCriticalMb'],
+  ['terminalLowWatermarkBytes', 'terminalHighWatermarkBytes'],
+];
+type NumericOptions = { [K in keyof KeelOptions as KeelOptions[K] extends number ? K : never]: number };
+
 export function loadOptions(src: ConfigSources = {}): KeelOptions {
   const problems: string[] = [];
   const opts = defaultOptions() as Record<OptionKey, unknown>;
@@ -125,8 +132,8 @@ export function loadOptions(src: ConfigSources = {}): KeelOptions {
   }
 
   const o = opts as KeelOptions;
-  if (o.memoryCriticalMb <= o.memoryWarnMb) {
-    problems.push(`option ${flagName('memoryCriticalMb')} (${o.memoryCriticalMb}) must be greater than ${flagName('memoryWarnMb')} (${o.memoryWarnMb}).`);
+  for (const [lower, higher] of ORDERED) {
+    if (o[higher] <= o[lower]) problems.push(`option ${flagName(higher)} (${o[higher]}) must be greater than ${flagName(lower)} (${o[lower]}).`);
   }
   if (problems.length) throw new ConfigError(problems);
   return o;

@@ -47,7 +47,7 @@ export const optionSpecs = {
   allowedHosts: list({
     group: 'server',
     default: [],
-    help: 'Extra Host names accepted (DNS-rebinding guard). Loopback names and the bound address are always accepted.',
+    help: 'Extra Host names accepted (DNS-rebinding guard); an entry starting with a dot (.example.com) accepts its subdomains. Loopback names, *.localhost and IP addresses are always accepted; add the name you reach Keel by.',
   }),
   allowedOrigins: list({
     group: 'server',
@@ -67,7 +67,7 @@ export const optionSpecs = {
     max: 60_000,
     unit: 'ms',
     help: 'How long a graceful shutdown may take before Keel exits anyway.',
-    atLimit: 'Remaining connections are destroyed and the process exits with code 1; process groups of terminals are still sent SIGKILL.',
+    atLimit: 'The process exits with code 1 at once; the kernel hangs up (SIGHUP) the shells of terminals whose PTY was still open.',
   }),
 
   // --- HTTP and WebSocket limits --------------------------------------------------------------
@@ -327,7 +327,7 @@ export const optionSpecs = {
     default: 32_000,
     min: 4_000,
     max: 2_000_000,
-    help: 'Token budget of the model context (estimated as characters / 4), instructions and tool definitions included. Set it below the model\'s context window, leaving room for the answer.',
+    help: 'Token budget of the model context (estimated as UTF-8 bytes / 4), instructions and tool definitions included. Set it below the model\'s context window, leaving room for the answer.',
     atLimit: 'Older tool outputs are shortened first, then the oldest turns are left out (the first user message and the latest turn are kept, the gap is marked); the full history stays in the event log.',
   }),
   agentMaxSteps: int({

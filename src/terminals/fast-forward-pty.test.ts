@@ -15,8 +15,9 @@ const SCROLLBACK = 2000;
 describe('terminals: mirror fast-forward with a real PTY', () => {
   let srv: TestServer;
   before(async () => {
-    // A small mirror backlog bound: the mirror is behind (and holds plain text) almost at once.
-    srv = await startServer({ terminalShell: '/bin/bash', terminalMirrorBacklogBytes: 16 * 1024, terminalScrollbackLines: SCROLLBACK });
+    // A small mirror backlog bound (held text is at most half of it, 32 KiB, still more than the
+    // ~14 KiB of `seq` lines a cut needs after it), so the window is driven past its bound too.
+    srv = await startServer({ terminalShell: '/bin/bash', terminalMirrorBacklogBytes: 64 * 1024, terminalScrollbackLines: SCROLLBACK });
   });
   after(async () => {
     await srv.close();
@@ -36,6 +37,8 @@ describe('terminals: mirror fast-forward with a real PTY', () => {
     assert.ok(stats.mirror_skipped_bytes! > 0, `mirror_skipped_bytes ${stats.mirror_skipped_bytes}`);
     const session = srv.keel.ctx.services.terminals!.get(id)!;
     assert.ok(session.mirrorSkippedBytes > 0);
+    // Output is quiet now: the held tail is posted and parsed without anyone asking for a snapshot.
+    await waitFor(() => session.mirrorHeldBytes === 0 && session.mirrorBacklogBytes === 0, 'the held tail to be parsed once output is quiet', 5_000);
 
     // Every byte the viewer received (nothing was printed before its first, empty, snapshot).
     const ref = new Terminal({ cols: 80, rows: 24, scrollback: SCROLLBACK, allowProposedApi: true });

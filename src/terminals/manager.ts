@@ -38,9 +38,6 @@ export class TerminalManager extends DisposableBase {
   constructor(ctx: KeelContext) {
     super();
     const o = ctx.options;
-    if (o.terminalLowWatermarkBytes >= o.terminalHighWatermarkBytes) {
-      throw new KeelError(500, 'invalid_options', `--terminal-low-watermark-bytes (${o.terminalLowWatermarkBytes}) must be below --terminal-high-watermark-bytes (${o.terminalHighWatermarkBytes}).`);
-    }
     this.#ctx = ctx;
     this.#log = ctx.log.child({ subsystem: 'terminals' });
     this.sizeRange = { minCols: o.terminalMinCols, maxCols: o.terminalMaxCols, minRows: o.terminalMinRows, maxRows: o.terminalMaxRows };
@@ -200,7 +197,11 @@ export class TerminalManager extends DisposableBase {
     let backlog = 0;
     let held = 0;
     let queued = 0;
+    let pauses = 0;
+    let mirrorPauses = 0;
     for (const s of this.list()) {
+      pauses += s.pauses.total;
+      mirrorPauses += s.pauses.mirror;
       viewers += s.viewerCount;
       if (s.paused) paused++;
       mirrorBytes += s.mirrorBytes;
@@ -220,6 +221,8 @@ export class TerminalManager extends DisposableBase {
       mirror_skipped_bytes: this.#pool.skippedBytes,
       queued_bytes: queued,
       paused,
+      pauses_open_sessions: pauses,
+      mirror_pauses_open_sessions: mirrorPauses,
       behind,
       mirror_workers: this.#pool.workers,
       closed_total: this.#closedTotal,

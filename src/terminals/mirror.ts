@@ -2,9 +2,12 @@
  * Main-thread side of the headless mirrors: a small pool of worker threads (mirror-worker.ts), each
  * hosting the mirrors of many sessions (a worker per session would cost an isolate, megabytes, per
  * tab). A `Mirror` counts the bytes it has posted and not yet seen parsed: its backlog, which the
- * session bounds by pausing the PTY. Output goes through a `FastForward` first: while the backlog is
- * over a quarter of its bound, plain text is held and whatever of it provably cannot show in the
- * final screen and scrollback is skipped (fast-forward.ts), so plain floods need not pause the PTY.
+ * session bounds by pausing the PTY. Output goes through a `FastForward` first: plain text is held
+ * and whatever of it provably cannot show in the final screen and scrollback is skipped
+ * (fast-forward.ts). Held text is posted once output has been quiet for `MIRROR_QUIET_MS`, when a
+ * snapshot or the screen text is asked for, or (its oldest part) when it passes half the backlog
+ * bound. So during a plain flood the worker parses only what can still show, instead of spending a
+ * core on bytes that scroll away (on a small machine that core is the PTY's throughput).
  */
 import { Worker } from 'node:worker_threads';
 import type { Disposable } from '../core/lifecycle.ts';
@@ -20,6 +23,9 @@ export const MIRROR_BYTES_PER_CELL = 12;
  * RSS growth during a flood from 27 to 18 MB and did not slow parsing.
  */
 const MIRROR_WORKER_YOUNG_GEN_MB = 4;
+
+/** Output quiet for this long: held plain text is posted, so an idle mirror is up to date. */
+export const MIRROR_QUIET_MS = 20;
 
 interface Pending {
   resolve(v: unknown): void;
@@ -153,9 +159,11 @@ export class Mirror implements Disposable {
   #backlog = 0;
   #lines = 0;
   #disposed = false;
+  /** Held output is at most half the backlog bound, so posting it never pauses the PTY by itself. */
   readonly #ff: FastForward;
-  /** Backlog over which plain text is held (and maybe skipped) rather than posted. */
-  readonly #holdAbove: number;
+  /** Posts held text once output is quiet (one unref'd timer per mirror, only while something is held). */
+  #quietTimer: ReturnType<typeof setTimeout> | undefined;
+  #wroteSinceTick = false;
 
   constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents) {
     this.#pool = pool;
@@ -164,8 +172,7 @@ export class Mirror implements Disposable {
     this.#cols = cols;
     this.#scrollback = scrollback;
     this.#events = events;
-    this.#holdAbove = Math.floor(backlogBound / 4);
-    this.#ff = new FastForward(rows, scrollback, backlogBound, (d) => this.#postData(d));
+    this.#ff = new FastForward(rows, scrollback, Math.floor(backlogBound / 2), (d) => this.#postData(d));
   }
 
   /** Bytes posted to the worker and not yet parsed. */
@@ -196,8 +203,21 @@ export class Mirror implements Disposable {
   write(data: Buffer): void {
     if (this.#disposed) return;
     const before = this.#ff.skippedBytes;
-    this.#ff.write(data, this.#backlog > this.#holdAbove);
+    this.#ff.write(data, true);
     this.#pool.skippedBytes += this.#ff.skippedBytes - before;
+    this.#wroteSinceTick = true;
+    if (this.#ff.heldBytes > 0 && !this.#quietTimer) this.#armQuietTimer();
+  }
+
+  #armQuietTimer(): void {
+    this.#wroteSinceTick = false;
+    this.#quietTimer = setTimeout(() => {
+      this.#quietTimer = undefined;
+      if (this.#disposed || this.#ff.heldBytes === 0) return;
+      if (this.#wroteSinceTick) this.#armQuietTimer();
+      else this.#ff.flush();
+    }, MIRROR_QUIET_MS);
+    this.#quietTimer.unref();
   }
 
   #postData(d: Uint8Array): void {
@@ -239,14 +259,13 @@ export class Mirror implements Disposable {
     if (this.#disposed) return;
     this.#backlog = Math.max(0, this.#backlog - bytes);
     this.#lines = lines;
-    // Caught up: the held tail is parsed now, so the mirror does not lag once output stops.
-    if (this.#backlog === 0) this.#ff.flush();
     this.#events.onDrain();
   }
 
   onWorkerFailed(err: Error): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    clearTimeout(this.#quietTimer);
     this.#backlog = 0;
     this.#events.onFailed(err);
   }
@@ -254,6 +273,7 @@ export class Mirror implements Disposable {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    clearTimeout(this.#quietTimer);
     this.#backlog = 0;
     this.#worker.mirrors.delete(this.id);
     this.#worker.post({ t: 'close', id: this.id });

@@ -98,8 +98,18 @@ export interface ExitInfo {
   signal: number | null;
 }
 
+/** One output frame carrying `chunks` in order (one copy, no intermediate concat). */
+function outputFrame(chunks: readonly Buffer[], bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes + 1);
+  out[0] = ServerOp.output;
+  let at = 1;
+  for (const c of chunks) at += c.copy(out, at);
+  return out;
+}
+
 export const encode = {
   output: (data: Buffer): Buffer => frame(ServerOp.output, data),
+  outputChunks: outputFrame,
   snapshot: (data: string): Buffer => frame(ServerOp.snapshot, data),
   exit: (info: ExitInfo): Buffer => frame(ServerOp.exit, JSON.stringify({ code: info.code, signal: info.signal })),
   meta: (meta: Meta): Buffer => frame(ServerOp.meta, JSON.stringify(meta)),

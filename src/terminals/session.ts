@@ -72,6 +72,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly #viewers = new Set<Viewer>();
   #state: SessionState = 'running';
   #paused = false;
+  /** Times flow control paused the PTY (by a viewer or the mirror's backlog). */
+  #pauses = 0;
+  #mirrorPauses = 0;
   /** The process is gone: read the PTY to its end regardless of flow control so no output is lost. */
   #draining = false;
   #exit: ExitInfo | undefined;
@@ -130,6 +133,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   }
   get paused(): boolean {
     return this.#paused;
+  }
+  /** Times flow control paused the PTY, and how many of those were for the mirror's backlog. */
+  get pauses(): { total: number; mirror: number } {
+    return { total: this.#pauses, mirror: this.#mirrorPauses };
   }
   get viewerCount(): number {
     return this.#viewers.size;
@@ -321,8 +328,11 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     }
     if (pause === this.#paused) return;
     this.#paused = pause;
-    if (pause) this.#pty.pause();
-    else this.#pty.resume();
+    if (pause) {
+      this.#pauses++;
+      if (this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes) this.#mirrorPauses++;
+      this.#pty.pause();
+    } else this.#pty.resume();
   }
 
   #allViewersOver(mark: number, inclusive: boolean): boolean {

@@ -30,6 +30,15 @@ export interface ViewerHost {
   removeViewer(viewer: Viewer): void;
 }
 
+/**
+ * Output chunks for a viewer are gathered until the event loop has read what the PTY had (one
+ * setImmediate) or this many bytes, then sent as one frame: a PTY is read about 4 KiB at a time,
+ * and a frame (plus its acknowledgement) per read costs more CPU than the bytes themselves.
+ */
+export const OUTPUT_BATCH_BYTES = 64 * 1024;
+/** While output streams, a batch waits this long for more (a single burst, like a keystroke's echo, goes out at once). */
+export const OUTPUT_BATCH_DELAY_MS = 2;
+
 /** More invalid frames than this on one socket is a broken or hostile client: close 1008. */
 export const MAX_INVALID_FRAMES = 16;
 /** Notices are skipped while this much is unsent on the socket, so a client that floods bad frames without reading cannot grow our buffers. */
@@ -50,6 +59,11 @@ export class Viewer extends DisposableBase {
   #syncDone: Promise<void> = Promise.resolve();
   #invalidFrames = 0;
   #resyncs = 0;
+  /** Output accepted for this viewer (counted as unacknowledged) and not yet framed. */
+  #batch: Buffer[] = [];
+  #batchBytes = 0;
+  #batchFlush: { dispose(): void } | undefined;
+  #lastFlushAt = 0;
 
   constructor(socket: WebSocket, host: ViewerHost, role: Role) {
     super();
@@ -66,6 +80,9 @@ export class Viewer extends DisposableBase {
         socket.off('close', onClose);
         this.#pending = [];
         this.#pendingBytes = 0;
+        this.#batchFlush?.dispose();
+        this.#batch = [];
+        this.#batchBytes = 0;
         host.removeViewer(this);
         // A viewer disposed by its session (not by its socket) still holds a socket: drop it.
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING) socket.terminate();
@@ -192,10 +209,40 @@ export class Viewer extends DisposableBase {
 
   #sendOutput(data: Buffer): void {
     this.#unacked += data.length;
-    this.#send(encode.output(data));
+    this.#batch.push(data);
+    this.#batchBytes += data.length;
+    if (this.#batchBytes >= OUTPUT_BATCH_BYTES) this.#flushBatch();
+    else if (!this.#batchFlush) {
+      // Output still streaming (the last frame went out under a millisecond ago): wait a little longer.
+      const flush = () => this.#flushBatch();
+      if (performance.now() - this.#lastFlushAt < 1) {
+        const t = setTimeout(flush, OUTPUT_BATCH_DELAY_MS);
+        this.#batchFlush = { dispose: () => clearTimeout(t) };
+      } else {
+        const i = setImmediate(flush);
+        this.#batchFlush = { dispose: () => clearImmediate(i) };
+      }
+    }
   }
 
+  #flushBatch(): void {
+    this.#batchFlush?.dispose();
+    this.#batchFlush = undefined;
+    this.#lastFlushAt = performance.now();
+    if (this.#batchBytes === 0) return;
+    const frame = this.#batch.length === 1 ? encode.output(this.#batch[0]!) : encode.outputChunks(this.#batch, this.#batchBytes);
+    this.#batch = [];
+    this.#batchBytes = 0;
+    this.#write(frame);
+  }
+
+  /** Any other frame: output gathered before it goes first, so the order on the wire is the order of events. */
   #send(frame: Buffer): void {
+    this.#flushBatch();
+    this.#write(frame);
+  }
+
+  #write(frame: Buffer): void {
     if (this.#socket.readyState !== this.#socket.OPEN) return;
     this.#socket.send(frame, { binary: true });
   }
