@@ -55,6 +55,9 @@ const A = {
 
 const NON_ASCII_PRINTABLE = 0xa0;
 
+/** Cut candidates are recorded at most once per this many line feeds. */
+const CANDIDATE_EVERY_LF = 32;
+
 /** xterm's VT500_TRANSITION_TABLE (state and the actions above), indexed [state << 8 | code]. */
 const TABLE: Uint8Array = (() => {
   const t = new Uint8Array(14 * 256);
@@ -416,8 +419,13 @@ export class FastForward {
           // Right after an ASCII byte: a safe split.
           this.#enforceBound(i + 1);
         } else if (cp === 0x0d && this.#needCand) {
-          this.#cand.push(this.#base + i);
-          this.#candLf.push(this.#lf);
+          // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
+          // and a candidate per line would be garbage at the line rate (young-generation RSS).
+          const n = this.#cand.length;
+          if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
+            this.#cand.push(this.#base + i);
+            this.#candLf.push(this.#lf);
+          }
           this.#needCand = false;
         }
         return;

@@ -38,6 +38,8 @@ export interface ViewerHost {
 export const OUTPUT_BATCH_BYTES = 64 * 1024;
 /** While output streams, a batch waits this long for more (a single burst, like a keystroke's echo, goes out at once). */
 export const OUTPUT_BATCH_DELAY_MS = 2;
+/** A PTY read this large means the program printed faster than we read (Linux hands out ≤ 4 KiB per read). */
+const STREAMING_READ_BYTES = 2048;
 
 /** More invalid frames than this on one socket is a broken or hostile client: close 1008. */
 export const MAX_INVALID_FRAMES = 16;
@@ -213,9 +215,10 @@ export class Viewer extends DisposableBase {
     this.#batchBytes += data.length;
     if (this.#batchBytes >= OUTPUT_BATCH_BYTES) this.#flushBatch();
     else if (!this.#batchFlush) {
-      // Output still streaming (the last frame went out under a millisecond ago): wait a little longer.
+      // A full PTY read right after the last frame: output is streaming, so wait a little for more.
+      // Anything else (a keystroke's echo, a prompt) goes out as soon as the loop is idle.
       const flush = () => this.#flushBatch();
-      if (performance.now() - this.#lastFlushAt < 1) {
+      if (data.length >= STREAMING_READ_BYTES && performance.now() - this.#lastFlushAt < OUTPUT_BATCH_DELAY_MS) {
         const t = setTimeout(flush, OUTPUT_BATCH_DELAY_MS);
         this.#batchFlush = { dispose: () => clearTimeout(t) };
       } else {
