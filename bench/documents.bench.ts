@@ -169,7 +169,7 @@ export default async function run(): Promise<BenchResult> {
       notes: [
         `${DOCUMENTS} documents × ${EDITORS} editors × ${UPDATES_PER_SECOND} updates/s for ${SECONDS} s; each editor types a short token at the end of its own paragraph and deletes the oldest one past ${KEEP_TOKENS} (one update), so documents keep their size; each editor also moves its cursor once a second.`,
         'Latency is measured in the load process (send → applied by each other editor), so it includes that process’ own event-loop delay; server and clients share the 2 cores.',
-        'RSS climbs between 10 s and 20 s while V8 grows its heap to the working size (heap total above); heap used after a forced GC stays flat (bench/documents-heapcheck.ts).',
+        'Keel sets V8 --optimize-for-size by default (--v8-optimize-for-size); with it off (KEEL_BENCH_SERVER_NODE_ARGS cannot undo it: start with KEEL_V8_OPTIMIZE_FOR_SIZE=false) RSS climbs for ~30 s while V8 grows its heap; heap used after a forced GC stays flat either way (bench/documents-heapcheck.ts).',
         `RSS samples (s:MB): ${rss.filter((_, i) => i % 10 === 0).map((r) => `${Math.round(r.t)}:${(r.bytes / MB).toFixed(1)}`).join(' ')}`,
       ],
     };

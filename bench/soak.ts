@@ -7,13 +7,15 @@
  *
  * Each round (about once a second, bounded by the deadline): create a terminal, attach a viewer,
  * run a command, close it; open and drop /stream subscribers; create, use and delete a chat
- * session; fetch /debug/memory over fresh connections. Every 10 s it samples RSS and, via
+ * session; two editors type into a new document, lock and unlock it, leave, and it is deleted;
+ * fetch /debug/memory over fresh connections. Every 10 s it samples RSS and, via
  * /debug/memory, heap used. Traffic stays on 127.0.0.1. Writes bench/results/soak.json.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { ROOT, sleep, startKeel } from './lib.ts';
+import { DocClient } from '../src/docs/test-client.ts';
 import { createTerminal, Viewer } from './terminal-client.ts';
 
 const MB = 1024 * 1024;
@@ -46,6 +48,24 @@ async function json(base: string, token: string, method: string, p: string, body
   return r.status === 204 ? undefined : r.json();
 }
 
+/** Two editors type into a new document, one takes and releases the lock, both leave; the document is deleted. */
+async function documentRound(base: string, token: string, round: number): Promise<void> {
+  const doc = await json(base, token, 'POST', '/api/docs', { title: `soak ${round}` });
+  const url = `${base.replace(/^http/, 'ws')}/api/docs/${doc.id}/ws`;
+  const opts = { headers: { authorization: `Bearer ${token}`, origin: base } };
+  const [a, b] = await Promise.all([DocClient.open(url, { ...opts, name: 'a' }), DocClient.open(url, { ...opts, name: 'b' })]);
+  try {
+    for (let i = 0; i < 20; i++) (i % 2 ? a : b).append(`line ${round}.${i}\n`);
+    a.requestLock();
+    const until = Date.now() + 5_000;
+    while (Date.now() < until && !(a.text.length > 100 && b.text === a.text)) await sleep(20);
+    a.unlock();
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+  await json(base, token, 'DELETE', `/api/docs/${doc.id}`);
+}
+
 async function main(): Promise<void> {
   const keel = await startKeel(['--terminal-shell', '/bin/sh']);
   const deadline = Date.now() + MINUTES * 60_000;
@@ -66,6 +86,7 @@ async function main(): Promise<void> {
       const chat = await json(keel.base, keel.token, 'POST', '/api/chat/sessions', { title: `soak ${rounds}` });
       await json(keel.base, keel.token, 'GET', `/api/chat/sessions/${chat.id}/messages`);
       await json(keel.base, keel.token, 'DELETE', `/api/chat/sessions/${chat.id}`);
+      await documentRound(keel.base, keel.token, rounds);
       const mem = await keel.get('/debug/memory');
       rounds++;
       if (Date.now() >= nextSample) {

@@ -20,7 +20,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { createKeel } from '../src/app.ts';
+import { createKeel, tuneRuntime } from '../src/app.ts';
 import { loadOptions } from '../src/config/load.ts';
 
 type Msg = { type: 'inject'; bytes: number } | { type: 'measure' } | { type: 'stop' };
@@ -68,6 +68,7 @@ async function keel(): Promise<void> {
     },
   });
   let sessionId = '';
+  tuneRuntime(options);
   const k = await createKeel(options, {
     subsystems: [
       (_app, ctx) => {

@@ -4,6 +4,7 @@
  * work and tell their clients), close the remaining sockets, close the HTTP server, dispose
  * everything — bounded by `shutdownTimeoutMs` (cli.ts).
  */
+import v8 from 'node:v8';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { KeelOptions } from './config/options.ts';
@@ -141,6 +142,16 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
     },
   };
   return keel;
+}
+
+/**
+ * Process-wide runtime settings from the options, for entry points that own the process (the CLI,
+ * benchmark servers); call before anything big is allocated. Not done by createKeel: tests build
+ * many Keels in one shared process.
+ */
+export function tuneRuntime(options: KeelOptions): void {
+  // V8 reads it when it sizes the heap (see the option's help for what it buys).
+  if (options.v8OptimizeForSize) v8.setFlagsFromString('--optimize-for-size');
 }
 
 function baseUrl(host: string, port: number): string {

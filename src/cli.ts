@@ -4,7 +4,7 @@
  * Invalid options print what is wrong and which values are allowed, and exit with code 2.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { createKeel } from './app.ts';
+import { createKeel, tuneRuntime } from './app.ts';
 import { ConfigError, loadOptions } from './config/load.ts';
 import { envName, flagName, optionSpecs } from './config/options.ts';
 import { formatValue, type Spec } from './config/spec.ts';
@@ -51,6 +51,7 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
 
+  tuneRuntime(options);
   const keel = await createKeel(options);
   try {
     await keel.listen();

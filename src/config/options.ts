@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { int, list, oneOf, str, type Spec } from './spec.ts';
+import { bool, int, list, oneOf, str, type Spec } from './spec.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -59,6 +59,11 @@ export const optionSpecs = {
     default: 'info',
     values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
     help: 'Log level (logs are JSON lines on stdout, pino).',
+  }),
+  v8OptimizeForSize: bool({
+    group: 'server',
+    default: true,
+    help: 'Run V8 with --optimize-for-size (set at start): the heap stays close to what is live instead of growing for speed. Measured with the documents benchmark: server RSS flat at ~130 MB instead of climbing to ~285 MB, propagation p99 12 ms instead of 6 ms. false trades memory for speed.',
   }),
   shutdownTimeoutMs: int({
     group: 'server',
