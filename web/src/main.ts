@@ -2,6 +2,8 @@
  * Keel's browser UI: the shell (brand, navigation, health chip) and its pages: Terminals, Health,
  * Chat and Documents. Routes live in the address's hash: `#/terminals[/<id>]`, `#/health`,
  * `#/chat[/<id>]`, `#/docs[/<id>]`, and `#/t/<id>?share=<sig>` for a read-only viewer.
+ * On the Terminals page the Agent button opens the chat beside the terminals (a drawer on a phone):
+ * the same ChatPage as the Chat page, moved between the two places.
  */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
@@ -43,6 +45,25 @@ const ICONS = {
   chat: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v10H9l-5 4z"/></svg>',
   docs: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h8l4 4v14H6z M14 3v4h4"/></svg>',
 };
+/** Whether the agent pane was open, kept across reloads. */
+const AGENT_PANE_KEY = 'keel.agentPane';
+
+function storedFlag(key: string): boolean {
+  try {
+    return localStorage.getItem(key) === '1';
+  } catch {
+    return false; // storage disabled (private mode): the pane starts closed
+  }
+}
+
+function storeFlag(key: string, on: boolean): void {
+  try {
+    localStorage.setItem(key, on ? '1' : '0');
+  } catch {
+    // storage disabled: the choice lasts until reload
+  }
+}
+
 const LOGO = '<svg viewBox="0 0 32 32" aria-hidden="true"><path d="M5 19h22l-3.5 7h-15z" class="hull"/><path d="M16 4v13M16 4l7 10h-7" class="sail"/></svg>';
 
 function navItem(key: keyof typeof ICONS, label: string, href: string): HTMLElement {
@@ -70,9 +91,35 @@ function boot(): void {
     navItem('chat', 'Chat', '#/chat'),
     navItem('docs', 'Docs', '#/docs'),
   );
-  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : chip);
+  const agentIcon = h('span', { class: 'nav-icon' });
+  agentIcon.innerHTML = ICONS.chat;
+  const agentToggle = h(
+    'button',
+    { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
+    agentIcon,
+    h('span', { class: 'nav-label' }, 'Agent'),
+  );
+  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip);
   const main = h('main', { class: 'main' });
   root.append(header, main);
+
+  // The agent pane: the chat beside the terminals on a desktop, a drawer over them on a phone.
+  let agentOpen = !viewerMode && storedFlag(AGENT_PANE_KEY);
+  const paneClose = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'aria-label': 'Close the agent pane', 'data-testid': 'agent-pane-close' }, '✕');
+  const paneBody = h('div', { class: 'agent-pane-body' });
+  const agentPane = h(
+    'aside',
+    { class: 'agent-pane', hidden: true, 'aria-label': 'Agent', 'data-testid': 'agent-pane' },
+    h('div', { class: 'agent-pane-head' }, h('span', { class: 'agent-pane-title' }, 'Agent'), h('a', { class: 'btn btn-ghost btn-small', href: '#/chat', title: 'Open the chat as a page' }, 'Full page'), paneClose),
+    paneBody,
+  );
+  const setAgentOpen = (on: boolean) => {
+    agentOpen = on;
+    storeFlag(AGENT_PANE_KEY, on);
+    show();
+  };
+  listen(agentToggle, 'click', () => setAgentOpen(!agentOpen));
+  listen(paneClose, 'click', () => setAgentOpen(false));
   mountToasts(root);
 
   let signedOut = false;
@@ -100,7 +147,7 @@ function boot(): void {
   const feed = new HealthFeed();
   const health = viewerMode ? undefined : new HealthPanel(feed);
   const termSection = h('section', { class: 'page page-terminals' }, terminals.element);
-  main.append(termSection);
+  main.append(termSection, agentPane);
   const healthSection = health ? h('section', { class: 'page page-health' }, health.element) : undefined;
   if (healthSection) main.append(healthSection);
 
@@ -140,11 +187,24 @@ function boot(): void {
   const show = () => {
     const r = parseRoute(location.hash);
     const page = viewerMode ? 'terminals' : r.page === 'share' ? 'terminals' : r.page;
+    const paneOn = page === 'terminals' && agentOpen;
     if (page === 'chat' || page === 'docs') lazyPage(page, 'id' in r ? r.id : undefined);
+    else if (paneOn) lazyPage('chat');
+    // One chat, two places: its page, or the pane beside the terminals.
+    const chat = lazy.get('chat');
+    if (chat) {
+      const home = paneOn ? paneBody : chat.section;
+      if (chat.page.element.parentElement !== home) home.append(chat.page.element);
+    }
     for (const [kind, e] of lazy) {
       e.section.hidden = kind !== page;
-      e.page.setVisible(kind === page);
+      e.page.setVisible(kind === page || (kind === 'chat' && paneOn));
     }
+    agentPane.hidden = !paneOn;
+    main.classList.toggle('with-agent', paneOn);
+    agentToggle.hidden = viewerMode || page !== 'terminals';
+    agentToggle.setAttribute('aria-pressed', String(paneOn));
+    agentToggle.classList.toggle('active', paneOn);
     termSection.hidden = page !== 'terminals';
     if (healthSection) healthSection.hidden = page !== 'health';
     health?.setVisible(page === 'health');

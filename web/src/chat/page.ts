@@ -11,7 +11,7 @@ import { DisposableStore, listen, toDisposable, type Disposable } from '../lifec
 import { toast } from '../toast.ts';
 import { MessageList } from './messages.ts';
 import { AgentStream, type StreamStatus } from './stream.ts';
-import { resumePoint, type AgentState, type ChatSessionInfo, type MessagesPage, type StoredEvent } from './types.ts';
+import { resumePoint, type AgentState, type ChatMessage, type ChatSessionInfo, type MessagesPage, type StoredEvent } from './types.ts';
 
 const LAST_SESSION_KEY = 'keel.chat.lastSession';
 const PAGE_SIZE = 50;
@@ -219,6 +219,7 @@ export class ChatPage implements Disposable {
     if (load !== this.#loadSeq || this.#store.disposed) return;
     const from = resumePoint(page.messages);
     this.#list.addMessages(page.messages.filter((m) => m.id <= from));
+    this.#learnTerminalsOf(page.messages);
     this.#olderCursor = page.nextBefore;
     this.#older.hidden = page.nextBefore === null;
     this.#empty.hidden = page.messages.length > 0;
@@ -279,6 +280,7 @@ export class ChatPage implements Disposable {
       if (this.#active !== id) return;
       const prevHeight = this.#log.scrollHeight;
       this.#list.addMessages(page.messages);
+      this.#learnTerminalsOf(page.messages);
       this.#olderCursor = page.nextBefore;
       this.#older.hidden = page.nextBefore === null;
       // Keep what the user was reading where it was.
@@ -422,6 +424,13 @@ export class ChatPage implements Disposable {
     const a = h('a', { class: 'term-chip', href: `#/terminals/${encodeURIComponent(id)}`, 'data-terminal': id, title: 'Open this terminal' }, this.#terminalNames.get(id) ?? `terminal ${id.slice(0, 6)}`);
     a.addEventListener('click', (e) => e.stopPropagation());
     return a;
+  }
+
+  /** Names the terminal chips of loaded history (one /api/terminals call covers them all). */
+  #learnTerminalsOf(messages: ChatMessage[]): void {
+    for (const m of messages) {
+      if (m.kind === 'tool' && m.terminalId && !this.#terminalNames.has(m.terminalId)) return void this.#learnTerminal(m.terminalId);
+    }
   }
 
   async #learnTerminal(id: string): Promise<void> {
