@@ -5,33 +5,13 @@
  * same chat as the Chat page.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { FakeModel } from '../fake-model/server.ts';
-import { DESKTOP, hasHorizontalScroll, launchBrowser, openPage, PHONE_CONTEXT, screen, screenshot, startKeel, tabs, waitFor, waitForLine, waitForState, type BrowserKeel } from './harness.ts';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { agentFixture, chatSnap } from './agent-fixture.ts';
+import { DESKTOP, hasHorizontalScroll, openPage, PHONE_CONTEXT, screen, screenshot, tabs, waitFor, waitForLine, waitForState } from './harness.ts';
 
-let browser: Browser;
-let model: FakeModel;
-let k: BrowserKeel;
-
-before(async () => {
-  model = await FakeModel.start();
-  k = await startKeel({ agentProvider: 'openai-compatible', agentBaseUrl: model.baseUrl, agentModel: 'fake-1', agentApiKey: 'k' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await k?.close();
-  await model?.close();
-});
-
-interface ChatSnap {
-  active?: string;
-  busy: boolean;
-  messages: { kind: string; text: string }[];
-}
-const snap = (page: Page) => page.evaluate(() => (window as unknown as { __keel: { chat(): ChatSnap | undefined } }).__keel.chat());
+const fx = agentFixture();
+const snap = async (page: Page) => (await chatSnap(page))!;
 
 async function newTerminal(page: Page): Promise<string> {
   await page.locator('.empty .btn-primary').click();
@@ -44,7 +24,7 @@ async function newTerminal(page: Page): Promise<string> {
 const box = async (page: Page, sel: string) => (await page.locator(sel).boundingBox())!;
 
 test('desktop: the chat opens beside the terminals; the agent types into the visible terminal, its tab highlighted; a reload keeps the pane', async () => {
-  const { page, context, errors } = await openPage(browser, k.startUrl, { viewport: DESKTOP });
+  const { page, context, errors } = await openPage(fx.browser, fx.k.startUrl, { viewport: DESKTOP });
   try {
     const id = await newTerminal(page);
     const toggle = page.locator('[data-testid=agent-toggle]');
@@ -65,7 +45,7 @@ test('desktop: the chat opens beside the terminals; the agent types into the vis
     assert.equal(over, false, 'nothing of the chat covers the terminal');
 
     // The agent types into the terminal on screen; its turn lasts while the answer streams slowly.
-    model.enqueue(
+    fx.model.enqueue(
       { toolCalls: [{ name: 'terminal_write', args: { terminalId: id, text: 'echo pane-$((6*7))', keys: ['Enter'] } }] },
       { text: 'I ran it in your terminal: it printed pane-42.', chunks: 20, delayMs: 150 },
     );
@@ -86,7 +66,7 @@ test('desktop: the chat opens beside the terminals; the agent types into the vis
       return s && !s.busy && s.messages.some((m) => m.kind === 'assistant' && m.text.includes('printed pane-42')) ? s : undefined;
     }, 'the answer and the end of the turn');
     await screenshot(page, 'agent-pane-desktop');
-    const before = (await snap(page))!;
+    const before = (await snap(page));
 
     // A reload keeps the pane open with the same conversation.
     await page.reload();
@@ -114,7 +94,7 @@ test('desktop: the chat opens beside the terminals; the agent types into the vis
 });
 
 test('phone: the agent is a drawer over the terminal, closed by its button; nothing scrolls sideways', async () => {
-  const { page, context, errors } = await openPage(browser, k.startUrl, PHONE_CONTEXT);
+  const { page, context, errors } = await openPage(fx.browser, fx.k.startUrl, PHONE_CONTEXT);
   try {
     await waitFor(async () => (await tabs(page)).length >= 1, 'the terminal tab from the first test');
     const vw = page.viewportSize()!.width;

@@ -5,33 +5,13 @@
  * configure one.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { FakeModel } from '../fake-model/server.ts';
-import { launchBrowser, openPage, PHONE_CONTEXT, screenshot, startKeel, waitFor, type BrowserKeel } from './harness.ts';
+import { test } from 'node:test';
+import type { Page } from 'playwright-core';
+import { agentFixture, chatSnap } from './agent-fixture.ts';
+import { openPage, PHONE_CONTEXT, screenshot, startKeel, waitFor } from './harness.ts';
 
-let browser: Browser;
-let model: FakeModel;
-let k: BrowserKeel;
-
-before(async () => {
-  model = await FakeModel.start();
-  k = await startKeel({ agentProvider: 'openai-compatible', agentBaseUrl: model.baseUrl, agentModel: 'fake-1', agentApiKey: 'k' });
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await k?.close();
-  await model?.close();
-});
-
-interface ChatSnap {
-  active?: string;
-  busy: boolean;
-  messages: { kind: string; text: string }[];
-}
-const snap = (page: Page) => page.evaluate(() => (window as unknown as { __keel: { chat(): ChatSnap } }).__keel.chat());
+const fx = agentFixture();
+const snap = async (page: Page) => (await chatSnap(page))!;
 
 async function gotoChat(page: Page): Promise<void> {
   await page.evaluate(() => (location.hash = '#/chat'));
@@ -39,13 +19,13 @@ async function gotoChat(page: Page): Promise<void> {
 }
 
 async function sessions(): Promise<{ id: string; title: string }[]> {
-  const res = await fetch(`${k.url}/api/chat/sessions`, { headers: { authorization: `Bearer ${new URL(k.startUrl).searchParams.get('token')}` } });
+  const res = await fetch(`${fx.k.url}/api/chat/sessions`, { headers: { authorization: `Bearer ${new URL(fx.k.startUrl).searchParams.get('token')}` } });
   return ((await res.json()) as { sessions: { id: string; title: string }[] }).sessions;
 }
 
 test('a prompt streams a tool call and a Markdown answer; a reload shows the same conversation', async () => {
-  model.enqueue({ toolCalls: [{ name: 'terminal_list', args: {} }] }, { text: 'There are **no terminals** yet. Shall I `open` one?', chunks: 12, delayMs: 20 });
-  const { page, context, errors } = await openPage(browser, k.startUrl);
+  fx.model.enqueue({ toolCalls: [{ name: 'terminal_list', args: {} }] }, { text: 'There are **no terminals** yet. Shall I `open` one?', chunks: 12, delayMs: 20 });
+  const { page, context, errors } = await openPage(fx.browser, fx.k.startUrl);
   try {
     await gotoChat(page);
     assert.equal((await sessions()).length, 0, 'opening the page created no session');
@@ -79,9 +59,9 @@ test('a prompt streams a tool call and a Markdown answer; a reload shows the sam
     assert.equal(await page.evaluate(() => localStorage.getItem('keel.chat.lastSession')), id);
 
     // Reload at the bare address: the same session comes back, with the same messages, and no new one.
-    await page.goto(`${k.url}/#/chat`);
+    await page.goto(`${fx.k.url}/#/chat`);
     await waitFor(async () => {
-      const r = await page.evaluate(() => (window as unknown as { __keel?: { chat(): ChatSnap | undefined } }).__keel?.chat());
+      const r = await chatSnap(page).catch(() => undefined);
       return r && r.active === id && r.messages.length === 3 ? r : undefined;
     }, 'the same conversation after a reload');
     const again = await snap(page);
@@ -99,8 +79,8 @@ test('model output with HTML and script renders inert', async () => {
     'Here: <img src=x onerror="window.__pwned=1"> <script>window.__pwned=2</script> ' +
     '<a href="javascript:window.__pwned=3" id="evil">click</a> [md link](javascript:window.__pwned=4) ' +
     '<iframe src="javascript:window.__pwned=5"></iframe> ![img](http://127.0.0.1:1/x.png) <b onmouseover="window.__pwned=6">end-marker</b>';
-  model.enqueue({ text: evil });
-  const { page, context, errors } = await openPage(browser, k.startUrl);
+  fx.model.enqueue({ text: evil });
+  const { page, context, errors } = await openPage(fx.browser, fx.k.startUrl);
   try {
     await gotoChat(page);
     await page.locator('[data-testid=chat-new]').click();
@@ -125,7 +105,7 @@ test('model output with HTML and script renders inert', async () => {
 });
 
 test('phone: the chat list is a drawer; the layout fits 390 px', async () => {
-  const { page, context } = await openPage(browser, k.startUrl, PHONE_CONTEXT);
+  const { page, context } = await openPage(fx.browser, fx.k.startUrl, PHONE_CONTEXT);
   try {
     await gotoChat(page);
     await waitFor(async () => ((await snap(page)).messages.length > 0 ? true : undefined), 'the last conversation');
@@ -143,7 +123,7 @@ test('phone: the chat list is a drawer; the layout fits 390 px', async () => {
 
 test('without a model, the chat says how to configure one', async () => {
   const plain = await startKeel();
-  const { page, context } = await openPage(browser, plain.startUrl);
+  const { page, context } = await openPage(fx.browser, plain.startUrl);
   try {
     await gotoChat(page);
     await page.locator('[data-testid=chat-input]').fill('hello?');
