@@ -1,6 +1,7 @@
 /**
  * Soak run: Keel in its own process under a mixed, bounded load for a fixed time, sampling its
- * memory; passes when memory is flat after the warm-up.
+ * memory; passes (exit 0) when, from the end of the warm-up (the first 20 %) to the end, RSS grew by at
+ * most 16 MB and heap used (sampled, not after GC) by at most 8 MB, and every document round converged.
  *
  *   node bench/soak.ts                 # 10 minutes (the documented soak)
  *   node bench/soak.ts --minutes 60    # longer
@@ -24,6 +25,9 @@ const MINUTES = argMinutes > 0 ? Number(process.argv[argMinutes + 1]) : 10;
 const WARMUP_FRACTION = 0.2;
 const SAMPLE_MS = 10_000;
 const SSE_PER_ROUND = 20;
+/** Pass: from the end of the warm-up to the end, RSS and heap used grow by at most these, and every document round converged. */
+const RSS_GROWTH_LIMIT_MB = 16;
+const HEAP_GROWTH_LIMIT_MB = 8;
 
 function sse(base: string, token: string): Promise<void> {
   return new Promise((resolve) => {
@@ -48,22 +52,30 @@ async function json(base: string, token: string, method: string, p: string, body
   return r.status === 204 ? undefined : r.json();
 }
 
-/** Two editors type into a new document, one takes and releases the lock, both leave; the document is deleted. */
-async function documentRound(base: string, token: string, round: number): Promise<void> {
+/**
+ * Two editors type into a new document, one takes and releases the lock, both leave; the document is
+ * deleted. False when the editors did not converge or the lock was not seen within 5 s.
+ */
+async function documentRound(base: string, token: string, round: number): Promise<boolean> {
   const doc = await json(base, token, 'POST', '/api/docs', { title: `soak ${round}` });
   const url = `${base.replace(/^http/, 'ws')}/api/docs/${doc.id}/ws`;
   const opts = { headers: { authorization: `Bearer ${token}`, origin: base } };
   const [a, b] = await Promise.all([DocClient.open(url, { ...opts, name: 'a' }), DocClient.open(url, { ...opts, name: 'b' })]);
+  let ok = false;
   try {
     for (let i = 0; i < 20; i++) (i % 2 ? a : b).append(`line ${round}.${i}\n`);
-    a.requestLock();
+    // Both see all 20 lines before the lock (edits racing a lock are refused, by design).
     const until = Date.now() + 5_000;
-    while (Date.now() < until && !(a.text.length > 100 && b.text === a.text)) await sleep(20);
+    while (Date.now() < until && !(a.text.split('\n').length > 20 && b.text === a.text)) await sleep(10);
+    a.requestLock();
+    while (Date.now() < until && !b.lastControl('lock', (m) => m.reason === 'acquired')) await sleep(10);
+    ok = Date.now() < until;
     a.unlock();
   } finally {
     await Promise.all([a.close(), b.close()]);
   }
   await json(base, token, 'DELETE', `/api/docs/${doc.id}`);
+  return ok;
 }
 
 async function main(): Promise<void> {
@@ -72,6 +84,7 @@ async function main(): Promise<void> {
   const samples: { t: number; rss_mb: number; heap_mb: number; handles: number }[] = [];
   const t0 = Date.now();
   let rounds = 0;
+  let docStalls = 0;
   let nextSample = 0;
   try {
     while (Date.now() < deadline) {
@@ -86,7 +99,7 @@ async function main(): Promise<void> {
       const chat = await json(keel.base, keel.token, 'POST', '/api/chat/sessions', { title: `soak ${rounds}` });
       await json(keel.base, keel.token, 'GET', `/api/chat/sessions/${chat.id}/messages`);
       await json(keel.base, keel.token, 'DELETE', `/api/chat/sessions/${chat.id}`);
-      await documentRound(keel.base, keel.token, rounds);
+      if (!(await documentRound(keel.base, keel.token, rounds))) docStalls++;
       const mem = await keel.get('/debug/memory');
       rounds++;
       if (Date.now() >= nextSample) {
@@ -107,6 +120,7 @@ async function main(): Promise<void> {
   const result = {
     minutes: MINUTES,
     rounds,
+    document_rounds_not_converged: docStalls,
     rss_after_warmup_mb: first?.rss_mb,
     rss_end_mb: last?.rss_mb,
     rss_max_after_warmup_mb: maxRss,
@@ -116,7 +130,12 @@ async function main(): Promise<void> {
   };
   fs.mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
   fs.writeFileSync(path.join(ROOT, 'bench/results/soak.json'), JSON.stringify(result, null, 2));
-  console.log(`\nsoak: ${rounds} rounds in ${MINUTES} min; RSS after warm-up ${first?.rss_mb.toFixed(1)} MB → end ${last?.rss_mb.toFixed(1)} MB (max ${maxRss.toFixed(1)}); heap ${first?.heap_mb} → ${last?.heap_mb} MB`);
+  console.log(`\nsoak: ${rounds} rounds in ${MINUTES} min (${docStalls} document rounds did not converge in 5 s); RSS after warm-up ${first?.rss_mb.toFixed(1)} MB → end ${last?.rss_mb.toFixed(1)} MB (max ${maxRss.toFixed(1)}); heap ${first?.heap_mb} → ${last?.heap_mb} MB`);
+  const rssGrowth = (last?.rss_mb ?? 0) - (first?.rss_mb ?? 0);
+  const heapGrowth = (last?.heap_mb ?? 0) - (first?.heap_mb ?? 0);
+  const pass = !!first && rssGrowth <= RSS_GROWTH_LIMIT_MB && heapGrowth <= HEAP_GROWTH_LIMIT_MB && docStalls === 0;
+  console.log(`${pass ? 'PASS' : 'FAIL'}: RSS growth ${rssGrowth.toFixed(1)} MB (≤ ${RSS_GROWTH_LIMIT_MB}), heap growth ${heapGrowth.toFixed(1)} MB (≤ ${HEAP_GROWTH_LIMIT_MB}), unconverged document rounds ${docStalls} (0)`);
+  if (!pass) process.exitCode = 1;
 }
 
 await main();

@@ -105,8 +105,9 @@ export class Viewer extends DisposableBase {
   get loadBytes(): number {
     return this.#unacked + this.#pendingBytes;
   }
+  /** Output held for this viewer: waiting for its snapshot, gathered into the next frame, or unsent on the socket. */
   get queuedBytes(): number {
-    return this.#pendingBytes + this.#socket.bufferedAmount;
+    return this.#pendingBytes + this.#batchBytes + this.#socket.bufferedAmount;
   }
   get resyncs(): number {
     return this.#resyncs;
