@@ -77,6 +77,7 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
     child.once('exit', (code) => reject(new Error(`keel exited with ${code}:\n${out}`)));
   });
   child.stdout!.resume();
+  reapOnExit(child);
   const u = new URL(url);
   const token = u.searchParams.get('token')!;
   const base = u.origin;
@@ -100,6 +101,28 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
       if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * A benchmark that crashes or is interrupted must not leave its Keel running (it would skew every
+ * later measurement on a 2-core machine): servers still alive when this process exits are killed.
+ */
+const live = new Set<ChildProcess>();
+let reaperInstalled = false;
+function reapOnExit(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (reaperInstalled) return;
+  reaperInstalled = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const c of live) c.kill('SIGKILL');
+      process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+    });
+  }
 }
 
 export function rssOf(pid: number): number {
