@@ -60,8 +60,12 @@ function parsePrometheus(text: string): { samples: PromSample[]; types: Map<stri
       assert.equal(consumed, m[2].length, `malformed labels, ${where}`);
     }
     const raw = m[3]!;
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    assert.ok(raw === 'NaN' || !Number.isNaN(value), `bad value, ${where}`);
+    // As Prometheus reads it (Go's ParseFloat): Inf and NaN in any case. prom-client prints "Nan"
+    // for the event-loop lag mean before the first sample.
+    const special = /^[+-]?(inf|infinity)$/i.test(raw) ? (raw.startsWith('-') ? -Infinity : Infinity) : undefined;
+    const isNan = /^nan$/i.test(raw);
+    const value = special ?? (isNan ? NaN : Number(raw));
+    assert.ok(isNan || !Number.isNaN(value), `bad value, ${where}`);
     samples.push({ name: m[1]!, labels, value });
   });
   return { samples, types };
