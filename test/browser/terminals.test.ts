@@ -40,6 +40,14 @@ async function newTerminal(page: Page): Promise<string> {
   return (await tabs(page)).find((t) => t.active)!.id;
 }
 
+/** The class of the rendered span showing `text`; the buffer has a line before the renderer's next frame paints it, so this waits for the span. */
+function renderedClass(page: Page, text: string): Promise<string> {
+  return waitFor(
+    () => page.evaluate((t) => [...document.querySelectorAll('.term-view:not([hidden]) .xterm-rows span')].find((s) => s.textContent === t)?.className, text),
+    `"${text}" rendered as a span`,
+  );
+}
+
 async function serverScreen(k: { url: string; keel: { ctx: { auth: { token: string } } } }, id: string): Promise<string> {
   const r = await fetch(`${k.url}/api/terminals/${id}/screen`, { headers: { authorization: `Bearer ${k.keel.ctx.auth.token}` } });
   return r.text();
@@ -66,11 +74,7 @@ describe('terminal tabs in the browser', () => {
       await typeInTerminal(page, "printf '\\033[1;32mgreen\\033[0m \\033[44m blue \\033[0m done\\n'; ls --color=always /\n");
       await waitForLine(page, 'green  blue  done');
       const beforeText = await screen(page);
-      const colour = await page.evaluate(() => {
-        const spans = [...document.querySelectorAll('.term-view:not([hidden]) .xterm-rows span')];
-        return spans.find((s) => s.textContent === 'green')?.className ?? '';
-      });
-      assert.match(colour, /xterm-fg-(2|10)\b/, 'ANSI colours are rendered');
+      assert.match(await renderedClass(page, 'green'), /xterm-fg-(2|10)\b/, 'ANSI colours are rendered');
       await screenshot(page, 'terminal-desktop');
 
       await page.reload({ waitUntil: 'domcontentloaded' });
@@ -78,8 +82,7 @@ describe('terminal tabs in the browser', () => {
       await waitForState(page, 'live');
       await waitForLine(page, 'hi');
       await waitFor(async () => (await screen(page)) === beforeText, 'the same screen text after reload');
-      const colourAfter = await page.evaluate(() => [...document.querySelectorAll('.term-view:not([hidden]) .xterm-rows span')].find((s) => s.textContent === 'green')?.className ?? '');
-      assert.match(colourAfter, /xterm-fg-(2|10)\b/, 'colours survive the reload (snapshot, not plain text)');
+      assert.match(await renderedClass(page, 'green'), /xterm-fg-(2|10)\b/, 'colours survive the reload (snapshot, not plain text)');
       assert.equal(page.url().endsWith(`#/terminals/${id}`), true, 'the active tab is in the address');
       assert.equal((await serverScreen(k, id)).includes('green  blue  done'), true);
       assert.deepEqual(errors, []);
