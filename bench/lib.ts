@@ -77,7 +77,7 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
     child.once('exit', (code) => reject(new Error(`keel exited with ${code}:\n${out}`)));
   });
   child.stdout!.resume();
-  reapOnExit(child);
+  reapOnExit(child, opts.dataDir ? undefined : dataDir);
   const u = new URL(url);
   const token = u.searchParams.get('token')!;
   const base = u.origin;
@@ -107,19 +107,23 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
  * A benchmark that crashes or is interrupted must not leave its Keel running (it would skew every
  * later measurement on a 2-core machine): servers still alive when this process exits are killed.
  */
-const live = new Set<ChildProcess>();
+const live = new Map<ChildProcess, string | undefined>();
 let reaperInstalled = false;
-function reapOnExit(child: ChildProcess): void {
-  live.add(child);
+function reapOnExit(child: ChildProcess, tmpDir: string | undefined): void {
+  live.set(child, tmpDir);
   child.once('exit', () => live.delete(child));
   if (reaperInstalled) return;
   reaperInstalled = true;
-  process.once('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-  });
+  const reap = () => {
+    for (const [c, dir] of live) {
+      c.kill('SIGKILL');
+      if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
+  process.once('exit', reap);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     process.once(sig, () => {
-      for (const c of live) c.kill('SIGKILL');
+      reap();
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }

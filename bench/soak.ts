@@ -60,7 +60,14 @@ async function documentRound(base: string, token: string, round: number): Promis
   const doc = await json(base, token, 'POST', '/api/docs', { title: `soak ${round}` });
   const url = `${base.replace(/^http/, 'ws')}/api/docs/${doc.id}/ws`;
   const opts = { headers: { authorization: `Bearer ${token}`, origin: base } };
-  const [a, b] = await Promise.all([DocClient.open(url, { ...opts, name: 'a' }), DocClient.open(url, { ...opts, name: 'b' })]);
+  const opened = await Promise.allSettled([DocClient.open(url, { ...opts, name: 'a' }), DocClient.open(url, { ...opts, name: 'b' })]);
+  if (opened.some((r) => r.status === 'rejected')) {
+    // One editor could not connect: close the other, count the round as failed.
+    await Promise.all(opened.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
+    await json(base, token, 'DELETE', `/api/docs/${doc.id}`);
+    return false;
+  }
+  const [a, b] = opened.map((r) => (r as PromiseFulfilledResult<DocClient>).value) as [DocClient, DocClient];
   let ok = false;
   try {
     for (let i = 0; i < 20; i++) (i % 2 ? a : b).append(`line ${round}.${i}\n`);

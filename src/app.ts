@@ -150,7 +150,10 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
  * many Keels in one shared process.
  */
 export function tuneRuntime(options: KeelOptions): void {
-  // V8 reads it when it sizes the heap (see the option's help for what it buys).
+  // V8 consults this flag each time it decides how far to let the heap grow, so setting it here
+  // takes effect for the main heap (measured: see the option's help) and for worker isolates made
+  // later. Node warns that changing V8 flags after start is unsupported in general; this one is a
+  // heuristics switch, and the benchmarks and soak run measure it (Node 24).
   if (options.v8OptimizeForSize) v8.setFlagsFromString('--optimize-for-size');
 }
 

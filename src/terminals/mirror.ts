@@ -4,9 +4,9 @@
  * tab). A `Mirror` counts the bytes it has posted and not yet seen parsed: its backlog, which the
  * session bounds by pausing the PTY. Output goes through a `FastForward` first: plain text is held
  * and whatever of it provably cannot show in the final screen and scrollback is skipped
- * (fast-forward.ts). Held text is posted once output has been quiet for `MIRROR_QUIET_MS`, when a
- * snapshot or the screen text is asked for, or (its oldest part) when it passes half the backlog
- * bound. So during a plain flood the worker parses only what can still show, instead of spending a
+ * (fast-forward.ts). Held text is posted once output has been quiet for `MIRROR_QUIET_MS` (or has
+ * been held for `MIRROR_MAX_HOLD_MS`), when a snapshot or the screen text is asked for, or (its
+ * oldest part) when it passes half the backlog bound. So during a plain flood the worker parses only what can still show, instead of spending a
  * core on bytes that scroll away (on a small machine that core is the PTY's throughput).
  */
 import { Worker } from 'node:worker_threads';
@@ -26,6 +26,8 @@ const MIRROR_WORKER_YOUNG_GEN_MB = 4;
 
 /** Output quiet for this long: held plain text is posted, so an idle mirror is up to date. */
 export const MIRROR_QUIET_MS = 20;
+/** Held text is posted after this long even while output continues (a steady trickle never goes quiet). */
+export const MIRROR_MAX_HOLD_MS = 250;
 
 interface Pending {
   resolve(v: unknown): void;
@@ -110,7 +112,7 @@ export class MirrorPool implements Disposable {
     return this.#workers.length;
   }
 
-  /** `backlogBound`: the session's bound on the mirror's backlog (it pauses the PTY over it); held plain text is bounded by it too. */
+  /** `backlogBound`: the session's bound on the mirror's backlog (it pauses the PTY over it); held plain text is bounded by half of it. */
   open(id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents): Mirror {
     if (this.#disposed) throw new Error('mirror pool is closed');
     const w = this.#pick();
@@ -164,6 +166,8 @@ export class Mirror implements Disposable {
   /** Posts held text once output is quiet (one unref'd timer per mirror, only while something is held). */
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   #wroteSinceTick = false;
+  /** Quiet-timer ticks since something was first held. */
+  #heldTicks = 0;
 
   constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents) {
     this.#pool = pool;
@@ -206,7 +210,10 @@ export class Mirror implements Disposable {
     this.#ff.write(data, true);
     this.#pool.skippedBytes += this.#ff.skippedBytes - before;
     this.#wroteSinceTick = true;
-    if (this.#ff.heldBytes > 0 && !this.#quietTimer) this.#armQuietTimer();
+    if (this.#ff.heldBytes > 0 && !this.#quietTimer) {
+      this.#heldTicks = 0;
+      this.#armQuietTimer();
+    }
   }
 
   #armQuietTimer(): void {
@@ -214,7 +221,7 @@ export class Mirror implements Disposable {
     this.#quietTimer = setTimeout(() => {
       this.#quietTimer = undefined;
       if (this.#disposed || this.#ff.heldBytes === 0) return;
-      if (this.#wroteSinceTick) this.#armQuietTimer();
+      if (this.#wroteSinceTick && ++this.#heldTicks * MIRROR_QUIET_MS < MIRROR_MAX_HOLD_MS) this.#armQuietTimer();
       else this.#ff.flush();
     }, MIRROR_QUIET_MS);
     this.#quietTimer.unref();

@@ -175,7 +175,9 @@ export class Viewer extends DisposableBase {
     closeWith(this.#socket, CloseCode.normal, 'terminal exited');
   }
 
+  /** Closes the socket; output already gathered for it goes first. */
   close(code: number, reason: string): void {
+    this.#flushBatch();
     closeWith(this.#socket, code, reason);
   }
 

@@ -89,7 +89,10 @@ test('model output with HTML and script renders inert', async () => {
     await waitFor(async () => (await snap(page)).active === fresh, 'the new session to be open');
     await page.locator('[data-testid=chat-input]').fill('say something nasty');
     await page.locator('[data-testid=chat-send]').click();
-    await waitFor(async () => ((await snap(page)).messages.some((m) => m.kind === 'assistant' && m.text.includes('end-marker')) && !(await snap(page)).busy) || undefined, 'the answer');
+    const requestsBefore = fx.model.requests.length;
+    await waitFor(async () => ((await snap(page)).messages.some((m) => m.kind === 'assistant' && m.text.includes('end-marker')) && !(await snap(page)).busy) || undefined, 'the answer').catch(async (err) => {
+      throw new Error(`${(err as Error).message}; chat: ${JSON.stringify(await snap(page))}; model requests ${requestsBefore} → ${fx.model.requests.length}, queue ${fx.model.pending}; sessions ${JSON.stringify(await sessions())}`);
+    });
     const md = page.locator('.msg-assistant .md');
     for (const sel of ['img', 'script', 'iframe', '[onerror]', '[onmouseover]', 'a[href^="javascript"]']) {
       assert.equal(await md.locator(sel).count(), 0, `no ${sel} in the rendered answer`);
@@ -99,6 +102,31 @@ test('model output with HTML and script renders inert', async () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined, 'no script ran');
     assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a turn the stream reports before the prompt\'s 202 arrives does not leave the chat busy', async () => {
+  fx.model.enqueue({ text: 'quick-answer' });
+  const { page, context, errors } = await openPage(fx.browser, fx.k.startUrl);
+  try {
+    await gotoChat(page);
+    await page.locator('[data-testid=chat-new]').click();
+    await waitFor(async () => ((await snap(page)).active && (await snap(page)).messages.length === 0) || undefined, 'a new empty chat');
+    // Hold the 202 back until the whole turn has come over /stream: a fast model does exactly this.
+    await page.route('**/api/chat/sessions/*/messages', async (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      await waitFor(async () => ((await snap(page)).messages.some((m) => m.kind === 'assistant' && m.text.includes('quick-answer')) && !(await snap(page)).busy) || undefined, 'the turn over the stream first');
+      await route.fulfill({ response });
+    });
+    await page.locator('[data-testid=chat-input]').fill('be quick');
+    await page.locator('[data-testid=chat-send]').click();
+    await waitFor(async () => (await page.locator('[data-testid=chat-input]').inputValue()) === '' || undefined, 'the 202 to be handled');
+    assert.equal((await snap(page)).busy, false, 'not busy: the turn is over');
+    assert.equal(await page.locator('[data-testid=chat-cancel]').isHidden(), true, 'no cancel button');
+    assert.deepEqual(errors, []);
   } finally {
     await context.close();
   }
@@ -114,7 +142,7 @@ test('phone: the chat list is a drawer; the layout fits 390 px', async () => {
     await screenshot(page, 'chat-phone');
     await page.locator('[data-testid=chat-drawer]').click();
     await waitFor(async () => ((await page.locator('.chat-side').boundingBox())?.x ?? -1) >= 0, 'the drawer to open');
-    assert.equal(await page.locator('.chat-item').count(), 2);
+    assert.equal(await page.locator('.chat-item').count(), 3, 'the three chats of this file');
     await screenshot(page, 'chat-phone-drawer');
   } finally {
     await context.close();

@@ -52,6 +52,8 @@ describe('UI shell and health panel', () => {
     try {
       const context = await browser.newContext({ viewport: DESKTOP });
       const page = await context.newPage();
+      // The page's timers are fake, so "does it keep polling?" is asked without waiting minutes.
+      await page.clock.install();
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       const res = await page.goto(k.url + '/');
@@ -59,6 +61,13 @@ describe('UI shell and health panel', () => {
       await waitFor(async () => /needs its access token/.test((await page.locator('.signin').textContent().catch(() => '')) ?? ''), 'the sign-in message');
       assert.match((await page.locator('.signin').textContent()) ?? '', /\?token=/);
       assert.equal(await page.locator('.term-view').count(), 0, 'no terminal is shown');
+      assert.equal(await page.locator('[data-testid="health-chip"]').count(), 0, 'no health chip for a visitor');
+      // Signed out, the page stops: two minutes of its timers send nothing (no polling, no socket retries).
+      const later: string[] = [];
+      page.on('request', (r) => later.push(r.url()));
+      await page.clock.runFor(120_000);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(later, []);
       assert.deepEqual(errors, []);
       await context.close();
     } finally {

@@ -37,6 +37,7 @@ interface LazyPage {
   start(wanted?: string): Promise<void>;
   open(id: string): Promise<void>;
   setVisible(visible: boolean): void;
+  dispose(): void;
 }
 
 const ICONS = {
@@ -134,6 +135,17 @@ function boot(): void {
         h('p', {}, 'Open the URL that keel printed when it started (it ends in ?token=…). The token is also in <data-dir>/token.'),
       ),
     );
+    // Nothing will work without the cookie: stop every feed and stream instead of retrying forever
+    // (after the current call returns: this runs inside one of their requests).
+    queueMicrotask(() => {
+      feed.dispose();
+      terminals.dispose();
+      for (const e of lazy.values()) e.page.dispose();
+      lazy.clear();
+      nav.remove();
+      agentToggle.remove();
+      chip.remove();
+    });
   });
 
   const terminals = new TerminalsPage({
@@ -172,7 +184,7 @@ function boot(): void {
   const lazyPage = (kind: 'chat' | 'docs', wanted?: string) => {
     let entry = lazy.get(kind);
     if (!entry) {
-      const page: LazyPage = kind === 'chat' ? new ChatPage({ onActiveChange: syncAddress('chat') }) : new DocsPage({ onActiveChange: syncAddress('docs') });
+      const page: LazyPage = kind === 'chat' ? new ChatPage({ onActiveChange: syncAddress('chat'), ownsTitle: () => parseRoute(location.hash).page === 'chat' }) : new DocsPage({ onActiveChange: syncAddress('docs') });
       const section = h('section', { class: `page page-${kind}` }, page.element);
       main.append(section);
       entry = { page, section };
@@ -184,6 +196,7 @@ function boot(): void {
     return entry;
   };
 
+  const shownLazy = new Set<'chat' | 'docs'>();
   const show = () => {
     const r = parseRoute(location.hash);
     const page = viewerMode ? 'terminals' : r.page === 'share' ? 'terminals' : r.page;
@@ -198,7 +211,13 @@ function boot(): void {
     }
     for (const [kind, e] of lazy) {
       e.section.hidden = kind !== page;
-      e.page.setVisible(kind === page || (kind === 'chat' && paneOn));
+      const visible = kind === page || (kind === 'chat' && paneOn);
+      // Only on a change: setVisible scrolls the chat to its end, which must not happen on every address change.
+      if (visible !== shownLazy.has(kind)) {
+        if (visible) shownLazy.add(kind);
+        else shownLazy.delete(kind);
+        e.page.setVisible(visible);
+      }
     }
     agentPane.hidden = !paneOn;
     main.classList.toggle('with-agent', paneOn);

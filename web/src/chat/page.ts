@@ -25,6 +25,8 @@ const NOT_CONFIGURED_HELP =
 export interface ChatPageOptions {
   /** Called when the open session changes (to keep the address in sync). */
   onActiveChange?: (id: string | undefined) => void;
+  /** Whether the chat is the page being shown (it names the window then); default true. */
+  ownsTitle?: () => boolean;
 }
 
 function remembered(): string | undefined {
@@ -45,6 +47,8 @@ function remember(id: string | undefined): void {
 
 export class ChatPage implements Disposable {
   readonly element: HTMLElement;
+  /** Turn events seen for the open session (a prompt's answer compares it, see send()). */
+  #turnEvents = 0;
   readonly #o: ChatPageOptions;
   readonly #store = new DisposableStore();
   /** Everything that belongs to the open session (its stream); cleared when another opens. */
@@ -242,9 +246,12 @@ export class ChatPage implements Disposable {
     try {
       const id = this.#active ?? (await this.create());
       if (!id) return;
+      const turnEvents = this.#turnEvents;
       await api('POST', `/api/chat/sessions/${encodeURIComponent(id)}/messages`, { content });
       if (this.#active === id) this.#input.value = '';
-      this.#setBusy(true);
+      // Busy until the stream says otherwise; unless the stream was faster than this answer and has
+      // already reported the turn (a fast model can start and finish it before the 202 arrives).
+      if (this.#active === id && this.#turnEvents === turnEvents) this.#setBusy(true);
     } catch (err) {
       // The text stays in the box so nothing the user typed is lost.
       if (err instanceof ApiError && err.code === 'agent_not_configured') this.#showNotConfigured(err.message);
@@ -351,6 +358,7 @@ export class ChatPage implements Disposable {
     this.#list.applyEvent(ev);
     const p = ev.payload;
     if (p.type === 'turn') {
+      this.#turnEvents++;
       this.#setBusy(p.state === 'started');
       // A first prompt names the session: pick up the new title and order.
       if (p.state === 'started') void this.refresh();
@@ -454,7 +462,7 @@ export class ChatPage implements Disposable {
   #renderTitle(): void {
     const s = this.#active ? this.#sessions.get(this.#active) : undefined;
     setText(this.#titleEl, s?.title ?? (this.#active ? 'Chat' : 'No chat open'));
-    document.title = s ? `${s.title} · Chat · Keel` : 'Chat · Keel';
+    if (this.#o.ownsTitle?.() ?? true) document.title = s ? `${s.title} · Chat · Keel` : 'Chat · Keel';
   }
 
   #renderList(): void {
