@@ -5,6 +5,8 @@ export interface ViewerOptions {
   /** 'browser': acknowledge every frame at once; 'rate': acknowledge at most `ackBytesPerSec`; 'none': never. */
   ack: 'browser' | 'rate' | 'none';
   ackBytesPerSec?: number;
+  /** Another WebSocket URL speaking the same frames (the bare relay of the throughput bench). */
+  url?: string;
 }
 
 export class Viewer {
@@ -20,7 +22,7 @@ export class Viewer {
   #waiters: { pred: () => boolean; resolve: () => void }[] = [];
 
   constructor(base: string, token: string, id: string, o: ViewerOptions) {
-    this.ws = new WebSocket(`${base.replace('http', 'ws')}/api/terminals/${id}/ws`, { headers: { authorization: `Bearer ${token}`, origin: base } });
+    this.ws = new WebSocket(o.url ?? `${base.replace('http', 'ws')}/api/terminals/${id}/ws`, { headers: { authorization: `Bearer ${token}`, origin: base } });
     this.ws.binaryType = 'nodebuffer';
     this.ws.on('message', (data: Buffer) => {
       const op = String.fromCharCode(data[0]!);

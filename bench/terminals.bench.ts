@@ -4,8 +4,10 @@
  * (c) RSS per idle session with one viewer over 200 sessions; (d) RSS growth during a 20 s flood to
  * a viewer that renders at ~200 KB/s. Keel runs in its own process; traffic stays on 127.0.0.1.
  */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import pty from '@lydell/node-pty';
-import { percentile, row, sleep, startKeel, type BenchResult, type BenchRow } from './lib.ts';
+import { percentile, ROOT, row, sleep, startKeel, type BenchResult, type BenchRow } from './lib.ts';
 import { createTerminal, Viewer } from './terminal-client.ts';
 
 const MB = 1024 * 1024;
@@ -35,7 +37,15 @@ async function rawRate(cmd: string): Promise<{ bytes: number; secs: number }> {
 
 async function keelRate(base: string, token: string, cmd: string): Promise<{ bytes: number; secs: number }> {
   const t = await createTerminal(base, token, { cols: COLS, rows: ROWS, command: `read -r _; ${cmd}` });
-  const v = new Viewer(base, token, t.id, { ack: 'browser' });
+  return viewerRate(new Viewer(base, token, t.id, { ack: 'browser' }));
+}
+
+/** The bare relay (bench/terminal-relay.ts): the same producer and viewer, nothing of Keel. */
+async function relayRate(base: string, cmd: string): Promise<{ bytes: number; secs: number }> {
+  return viewerRate(new Viewer(base, '', '', { ack: 'browser', url: `${base.replace('http', 'ws')}/?cmd=${encodeURIComponent(cmd)}` }));
+}
+
+async function viewerRate(v: Viewer): Promise<{ bytes: number; secs: number }> {
   await v.opened();
   await sleep(200);
   const start = v.received;
@@ -53,10 +63,12 @@ async function keelRate(base: string, token: string, cmd: string): Promise<{ byt
  */
 async function throughput(rows: BenchRow[]): Promise<void> {
   const keel = await startKeel();
+  const relay = await startRelay();
   try {
     for (const [label, cmd] of PRODUCERS) {
       const raws: number[] = [];
       const keels: number[] = [];
+      const relays: number[] = [];
       let delivered = 0;
       for (let i = 0; i < THROUGHPUT_ROUNDS; i++) {
         const raw = await rawRate(cmd);
@@ -64,17 +76,40 @@ async function throughput(rows: BenchRow[]): Promise<void> {
         const k = await keelRate(keel.base, keel.token, cmd);
         keels.push(k.bytes / MB / k.secs);
         delivered = Math.min(delivered || Infinity, k.bytes);
+        const r = await relayRate(relay.base, cmd);
+        relays.push(r.bytes / MB / r.secs);
       }
-      const rawMBs = percentile(raws.sort((a, b) => a - b), 50);
-      const keelMBs = percentile(keels.sort((a, b) => a - b), 50);
+      const median = (xs: number[]) => percentile(xs.sort((a, b) => a - b), 50);
+      const rawMBs = median(raws);
+      const keelMBs = median(keels);
+      const relayMBs = median(relays);
       rows.push(row(`(a) raw PTY read, ${label} (median of ${THROUGHPUT_ROUNDS})`, rawMBs, 'MB/s'));
       rows.push(row(`(a) Keel to an acking viewer, ${label} (median of ${THROUGHPUT_ROUNDS})`, keelMBs, 'MB/s'));
       rows.push(row(`(a) ratio Keel / raw, ${label}`, keelMBs / rawMBs, 'x', { op: '>=', limit: 0.9 }));
+      rows.push(row(`(a) bare relay to the same viewer, ${label} (reference)`, relayMBs, 'MB/s'));
+      rows.push(row(`(a) ratio bare relay / raw, ${label} (reference)`, relayMBs / rawMBs, 'x'));
       rows.push(row(`(a) bytes delivered per run (least), ${label}`, delivered / MB, 'MB'));
     }
   } finally {
+    relay.stop();
     await keel.stop();
   }
+}
+
+/** bench/terminal-relay.ts in its own process, as Keel runs in its own. */
+async function startRelay(): Promise<{ base: string; stop(): void }> {
+  const child = spawn(process.execPath, [path.join(ROOT, 'bench/terminal-relay.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('the bare relay did not start')), 10_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      const m = /PORT (\d+)/.exec(d.toString());
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+  });
+  return { base: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
 }
 
 async function echo(rows: BenchRow[]): Promise<void> {

@@ -225,6 +225,7 @@ export class FastForward {
     this.#rows = rows;
     this.#scrollback = scrollback;
     this.#bound = Math.max(1, boundBytes);
+    this.#needLfCount = 2 * rows + scrollback + 1;
     this.#post = post;
   }
 
@@ -233,15 +234,14 @@ export class FastForward {
     return this.#heldBytes;
   }
 
-  /** Line feeds after a cut needed to make everything before it invisible. */
-  get #needLf(): number {
-    return 2 * this.#rows + this.#scrollback + 1;
-  }
+  /** Line feeds after a cut needed to make everything before it invisible (2·rows + scrollback + 1). */
+  #needLfCount: number;
 
   /** The terminal is resized: the caller flushes first (held output is parsed at the old size). */
   resize(rows: number): void {
     this.flush();
     this.#rows = rows;
+    this.#needLfCount = 2 * rows + this.#scrollback + 1;
   }
 
   /** Posts everything held; the run ends (a new one starts at the next eligible byte). */
@@ -259,7 +259,7 @@ export class FastForward {
     this.#decode(data, hold);
     if (this.#inRun) {
       if (this.#seg < data.length) {
-        this.#held.push(data.subarray(this.#seg));
+        this.#held.push(this.#seg === 0 ? data : data.subarray(this.#seg));
         this.#heldBytes += data.length - this.#seg;
       }
       this.#seg = data.length;
@@ -325,7 +325,8 @@ export class FastForward {
           while (i < length && (byte1 = input[i]!) >= 0x20 && byte1 < 0x7f) i++;
           continue;
         }
-        this.#cp(byte1, i, hold);
+        if (this.#inRun && (byte1 === 0x0a || byte1 === 0x0d)) this.#runLineBreak(byte1, i);
+        else this.#cp(byte1, i, hold);
         i++;
         continue;
       }
@@ -408,26 +409,34 @@ export class FastForward {
     }
   }
 
+  /**
+   * LF or CR inside a run (the hot path of a plain flood: two per line), called straight from the
+   * decoder's ASCII loop; the checks that almost never fire are inlined so a line costs a few compares.
+   */
+  #runLineBreak(cp: number, i: number): void {
+    if (cp === 0x0a) {
+      this.#lf++;
+      this.#needCand = true;
+      if (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= this.#needLfCount) this.#cut();
+      // Right after an ASCII byte: a safe split.
+      if (this.#heldBytes + (i + 1 - this.#seg) > this.#bound) this.#enforceBound(i + 1);
+    } else if (this.#needCand) {
+      // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
+      // and a candidate per line would be garbage at the line rate (young-generation RSS).
+      const n = this.#cand.length;
+      if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
+        this.#cand.push(this.#base + i);
+        this.#candLf.push(this.#lf);
+      }
+      this.#needCand = false;
+    }
+  }
+
   /** One decoded code point; `i` is the index in the chunk of its last byte. */
   #cp(cp: number, i: number, hold: boolean): void {
     if (this.#inRun) {
       if (isPlain(cp)) {
-        if (cp === 0x0a) {
-          this.#lf++;
-          this.#needCand = true;
-          this.#cut();
-          // Right after an ASCII byte: a safe split.
-          this.#enforceBound(i + 1);
-        } else if (cp === 0x0d && this.#needCand) {
-          // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
-          // and a candidate per line would be garbage at the line rate (young-generation RSS).
-          const n = this.#cand.length;
-          if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
-            this.#cand.push(this.#base + i);
-            this.#candLf.push(this.#lf);
-          }
-          this.#needCand = false;
-        }
+        if (cp === 0x0a || cp === 0x0d) this.#runLineBreak(cp, i);
         return;
       }
       this.#endRun();
@@ -465,7 +474,7 @@ export class FastForward {
 
   /** Drops everything before the latest candidate with enough line feeds after it. */
   #cut(): void {
-    const need = this.#needLf;
+    const need = this.#needLfCount;
     let best = -1;
     while (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= need) best = this.#candHead++;
     if (best < 0) return;
