@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { forceGc, renderSnapshot, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+import { OUTPUT_BATCH_BYTES } from './viewer.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -90,6 +91,8 @@ describe('terminals: flow control, reconnect, exit flush', () => {
     assert.ok(slow.meta?.behind, 'the slow viewer is marked behind');
     assert.ok(slow.outputBytes <= HIGH + MAX_CHUNK, `slow viewer received ${slow.outputBytes} bytes, more than the high watermark ${HIGH} + one chunk`);
     assert.ok(fast.outputBytes > 10 * (HIGH + MAX_CHUNK), `fast viewer kept receiving (${fast.outputBytes} bytes)`);
+    // Megabytes went through frames that gather PTY reads: none is over the bound plus one read.
+    assert.ok(fast.maxOutputFrame <= OUTPUT_BATCH_BYTES + MAX_CHUNK, `largest output frame ${fast.maxOutputFrame} bytes, bound ${OUTPUT_BATCH_BYTES} + one read`);
     const growth = heapDuring - heapBefore;
     assert.ok(growth < 16 * MiB, `heap grew by ${(growth / MiB).toFixed(1)} MiB during the flood (bound 16 MiB)`);
 

@@ -102,6 +102,8 @@ export class TestClient {
   closeCode: number | undefined;
   closeReason = '';
   outputBytes = 0;
+  /** Largest `o` frame payload received (the server gathers PTY reads into frames up to a bound). */
+  maxOutputFrame = 0;
   snapshots = 0;
   /** Everything received in `o` frames since the last snapshot, as text. */
   text = '';
@@ -170,6 +172,7 @@ export class TestClient {
         return;
       case 'output':
         this.outputBytes += m.data.length;
+        this.maxOutputFrame = Math.max(this.maxOutputFrame, m.data.length);
         if (this.keepText) this.text += m.data.toString('latin1');
         this.#write(Buffer.from(m.data), m.data.length);
         return;
