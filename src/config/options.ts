@@ -237,6 +237,15 @@ export const optionSpecs = {
     unit: 'bytes',
     help: 'Unacknowledged output under which a paused PTY resumes and a behind viewer is resynchronised. Must be below the high watermark.',
   }),
+  terminalFrameBytes: int({
+    group: 'terminals',
+    default: 64 * KiB,
+    min: 4 * KiB,
+    max: 1 * MiB,
+    unit: 'bytes',
+    help: 'Output gathered for one viewer before it is sent as one WebSocket frame (PTY reads are about 4 KiB; a frame and an acknowledgement per read costs more CPU than the bytes). Output goes out at once when the event loop is idle, or within 2 ms while it streams.',
+    atLimit: 'The gathered output is sent at once, as one frame of at most this plus one PTY read.',
+  }),
   terminalMirrorBacklogBytes: int({
     group: 'terminals',
     default: 1 * MiB,

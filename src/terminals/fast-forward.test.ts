@@ -136,6 +136,28 @@ describe('terminals: mirror fast-forward', () => {
     process.stdout.write(`# ${casesSkipping} of 400 cases skipped output (${skipped} bytes)\n`);
   });
 
+  it('a long plain flood keeps the held window and the cut candidates within their bounds, and a flush empties them', () => {
+    for (const [rows, scrollback] of [[24, 0], [24, 2000], [100, 100_000]] as const) {
+      const bound = 512 * 1024;
+      let posted = 0;
+      const ff = new FastForward(rows, scrollback, bound, (d) => (posted += d.length));
+      const maxCand = 2 * Math.max(1024, (2 * rows + scrollback) / 32 + 2);
+      let peakCand = 0;
+      // 40 MB of short lines, as a PTY hands them out (LF → CR LF, 4 KiB reads).
+      const block = Buffer.from('12345\r\n'.repeat(4096 / 7), 'latin1');
+      for (let i = 0; i < 40e6 / block.length; i++) {
+        ff.write(block, true);
+        assert.ok(ff.heldBytes <= bound, `held ${ff.heldBytes} over ${bound}`);
+        peakCand = Math.max(peakCand, ff.candidateEntries);
+      }
+      assert.ok(peakCand <= maxCand, `rows ${rows}, scrollback ${scrollback}: ${peakCand} candidate entries, bound ${maxCand}`);
+      ff.flush();
+      assert.equal(ff.heldBytes, 0);
+      assert.equal(ff.candidateEntries, 0);
+      assert.ok(posted + ff.skippedBytes > 39e6, 'every byte posted or skipped');
+    }
+  });
+
   it('edge cases: cuts around ESC, split UTF-8, wide characters at the line end, exact line counts', async () => {
     const rows = 4;
     const scrollback = 5;

@@ -234,6 +234,16 @@ export class FastForward {
     return this.#heldBytes;
   }
 
+  /**
+   * Entries in the cut-candidate arrays. Bounded: candidates with enough line feeds after them are
+   * consumed at the next line feed, one is kept per CANDIDATE_EVERY_LF lines, and the consumed
+   * prefix is sliced off once it passes 1,024 entries and half the array, so at most
+   * 2 · max(1,024, (2·rows + scrollback) / CANDIDATE_EVERY_LF + 2) (rows and scrollback are options).
+   */
+  get candidateEntries(): number {
+    return this.#cand.length;
+  }
+
   /** Line feeds after a cut needed to make everything before it invisible (2·rows + scrollback + 1). */
   #needLfCount: number;
 
@@ -479,11 +489,7 @@ export class FastForward {
     while (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= need) best = this.#candHead++;
     if (best < 0) return;
     const to = this.#cand[best]!;
-    if (this.#candHead > 1024 && this.#candHead * 2 > this.#cand.length) {
-      this.#cand = this.#cand.slice(this.#candHead);
-      this.#candLf = this.#candLf.slice(this.#candHead);
-      this.#candHead = 0;
-    }
+    this.#compactCandidates();
     this.skippedBytes += to - this.#heldStart;
     this.#discardTo(to);
   }
@@ -531,6 +537,15 @@ export class FastForward {
     this.#heldStart = to;
   }
 
+  /** Slices off consumed candidates once they are over 1,024 and half the arrays (amortised O(1) per candidate). */
+  #compactCandidates(): void {
+    if (this.#candHead > 1024 && this.#candHead * 2 > this.#cand.length) {
+      this.#cand = this.#cand.slice(this.#candHead);
+      this.#candLf = this.#candLf.slice(this.#candHead);
+      this.#candHead = 0;
+    }
+  }
+
   /** Keeps the held window within the bound: posts its oldest part, at cut candidates or at `splitAt` (index in the chunk, a safe split). */
   #enforceBound(splitAt: number): void {
     const pendingEnd = this.#base + splitAt;
@@ -543,6 +558,9 @@ export class FastForward {
         break;
       }
     }
+    // Without this a run that never cuts (scrollback larger than the held window) would keep every
+    // consumed candidate for as long as the flood lasts.
+    this.#compactCandidates();
   }
 
   // --- the parser (state only, plus the few modes that matter) -----------------------------------

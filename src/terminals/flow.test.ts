@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { forceGc, renderSnapshot, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
-import { OUTPUT_BATCH_BYTES } from './viewer.ts';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
@@ -92,7 +91,8 @@ describe('terminals: flow control, reconnect, exit flush', () => {
     assert.ok(slow.outputBytes <= HIGH + MAX_CHUNK, `slow viewer received ${slow.outputBytes} bytes, more than the high watermark ${HIGH} + one chunk`);
     assert.ok(fast.outputBytes > 10 * (HIGH + MAX_CHUNK), `fast viewer kept receiving (${fast.outputBytes} bytes)`);
     // Megabytes went through frames that gather PTY reads: none is over the bound plus one read.
-    assert.ok(fast.maxOutputFrame <= OUTPUT_BATCH_BYTES + MAX_CHUNK, `largest output frame ${fast.maxOutputFrame} bytes, bound ${OUTPUT_BATCH_BYTES} + one read`);
+    const frameBytes = srv.keel.ctx.options.terminalFrameBytes;
+    assert.ok(fast.maxOutputFrame <= frameBytes + MAX_CHUNK, `largest output frame ${fast.maxOutputFrame} bytes, bound ${frameBytes} + one read`);
     const growth = heapDuring - heapBefore;
     assert.ok(growth < 16 * MiB, `heap grew by ${(growth / MiB).toFixed(1)} MiB during the flood (bound 16 MiB)`);
 

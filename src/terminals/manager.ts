@@ -95,6 +95,7 @@ export class TerminalManager extends DisposableBase {
       scrollbackLines: o.terminalScrollbackLines,
       highWatermarkBytes: o.terminalHighWatermarkBytes,
       lowWatermarkBytes: o.terminalLowWatermarkBytes,
+      frameBytes: o.terminalFrameBytes,
       mirrorBacklogBytes: o.terminalMirrorBacklogBytes,
       killGraceMs: o.terminalKillGraceMs,
       sizeRange: this.sizeRange,
@@ -233,7 +234,7 @@ export class TerminalManager extends DisposableBase {
   budgetBytes(): number {
     const o = this.#ctx.options;
     const mirror = Mirror.worstCaseBytes(o.terminalMaxCols, o.terminalMaxRows, o.terminalScrollbackLines);
-    const perViewer = o.terminalHighWatermarkBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
+    const perViewer = o.terminalHighWatermarkBytes + o.terminalFrameBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
     return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
   }
 

@@ -163,7 +163,10 @@ export class Mirror implements Disposable {
   #disposed = false;
   /** Held output is at most half the backlog bound, so posting it never pauses the PTY by itself. */
   readonly #ff: FastForward;
-  /** Posts held text once output is quiet (one unref'd timer per mirror, only while something is held). */
+  /**
+   * Posts held text once output is quiet: one timer per mirror, armed only while something is held
+   * (so at most 250 ms), cleared by dispose. Not unref'd, so the leak tests' handle counts see it.
+   */
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   #wroteSinceTick = false;
   /** Quiet-timer ticks since something was first held. */
@@ -224,7 +227,6 @@ export class Mirror implements Disposable {
       if (this.#wroteSinceTick && ++this.#heldTicks * MIRROR_QUIET_MS < MIRROR_MAX_HOLD_MS) this.#armQuietTimer();
       else this.#ff.flush();
     }, MIRROR_QUIET_MS);
-    this.#quietTimer.unref();
   }
 
   #postData(d: Uint8Array): void {

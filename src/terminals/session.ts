@@ -38,6 +38,8 @@ export interface SessionConfig {
   scrollbackLines: number;
   highWatermarkBytes: number;
   lowWatermarkBytes: number;
+  /** Output gathered for a viewer before it is framed (--terminal-frame-bytes). */
+  frameBytes: number;
   mirrorBacklogBytes: number;
   killGraceMs: number;
   sizeRange: SizeRange;
@@ -61,6 +63,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly pid: number;
   readonly sizeRange: SizeRange;
   readonly highWatermarkBytes: number;
+  readonly frameBytes: number;
   readonly lowWatermarkBytes: number;
   readonly maxSyncPendingBytes: number;
   #name: string;
@@ -102,6 +105,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.command = spec.command;
     this.sizeRange = cfg.sizeRange;
     this.highWatermarkBytes = cfg.highWatermarkBytes;
+    this.frameBytes = cfg.frameBytes;
     this.lowWatermarkBytes = cfg.lowWatermarkBytes;
     this.maxSyncPendingBytes = cfg.mirrorBacklogBytes + cfg.highWatermarkBytes;
     this.createdAt = cfg.clock.now();

@@ -20,6 +20,8 @@ export interface ViewerHost {
   readonly sizeRange: SizeRange;
   readonly highWatermarkBytes: number;
   readonly lowWatermarkBytes: number;
+  /** Output gathered before it is framed. */
+  readonly frameBytes: number;
   /** Most output held for a viewer waiting for its snapshot (the mirror backlog bounds it in practice). */
   readonly maxSyncPendingBytes: number;
   meta(viewer: Viewer, size?: { cols: number; rows: number }): Meta;
@@ -30,12 +32,11 @@ export interface ViewerHost {
   removeViewer(viewer: Viewer): void;
 }
 
-/**
+/*
  * Output chunks for a viewer are gathered until the event loop has read what the PTY had (one
- * setImmediate) or this many bytes, then sent as one frame: a PTY is read about 4 KiB at a time,
- * and a frame (plus its acknowledgement) per read costs more CPU than the bytes themselves.
+ * setImmediate) or `host.frameBytes` (--terminal-frame-bytes), then sent as one frame: a PTY is read
+ * about 4 KiB at a time, and a frame (plus its acknowledgement) per read costs more CPU than the bytes.
  */
-export const OUTPUT_BATCH_BYTES = 64 * 1024;
 /** While output streams, a batch waits this long for more (a single burst, like a keystroke's echo, goes out at once). */
 export const OUTPUT_BATCH_DELAY_MS = 2;
 /** A PTY read this large means the program printed faster than we read (Linux hands out ≤ 4 KiB per read). */
@@ -216,7 +217,7 @@ export class Viewer extends DisposableBase {
     this.#unacked += data.length;
     this.#batch.push(data);
     this.#batchBytes += data.length;
-    if (this.#batchBytes >= OUTPUT_BATCH_BYTES) this.#flushBatch();
+    if (this.#batchBytes >= this.#host.frameBytes) this.#flushBatch();
     else if (!this.#batchFlush) {
       // A full PTY read right after the last frame: output is streaming, so wait a little for more.
       // Anything else (a keystroke's echo, a prompt) goes out as soon as the loop is idle.
