@@ -54,31 +54,15 @@ export interface KeelProcess {
 /** Starts `node src/cli.ts --port 0` in a temp data dir (or `dataDir`), resolves once it prints its URL. */
 export async function startKeel(args: string[] = [], opts: { dataDir?: string; nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<KeelProcess> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
-  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), path.join(ROOT, 'src/cli.ts'), '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, match } = await startServerProcess([...(opts.nodeArgs ?? []), path.join(ROOT, 'src/cli.ts'), '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], /Open:\s+(\S+)/, {
+    what: 'keel',
     // /bin/sh unless told otherwise: an interactive login shell's rc files (pyenv, nvm, …) can take
     // seconds and would be measured as Keel's.
     env: { ...process.env, KEEL_TOKEN: '', KEEL_TERMINAL_SHELL: process.env.KEEL_TERMINAL_SHELL ?? '/bin/sh' },
+    timeoutMs: opts.timeoutMs,
+    tmpDir: opts.dataDir ? undefined : dataDir,
   });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`keel did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = /Open:\s+(\S+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        child.stdout!.off('data', onData);
-        resolve(m[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => reject(new Error(`keel exited with ${code}:\n${out}`)));
-  });
-  child.stdout!.resume();
-  reapOnExit(child, opts.dataDir ? undefined : dataDir);
-  const u = new URL(url);
+  const u = new URL(match[1]!);
   const token = u.searchParams.get('token')!;
   const base = u.origin;
   return {
@@ -101,6 +85,41 @@ export async function startKeel(args: string[] = [], opts: { dataDir?: string; n
       if (!opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * `node <args>` as a server in its own process, killed with this one (and its temporary directory
+ * removed); resolves once its stdout matches `ready`, with the match.
+ */
+export async function startServerProcess(
+  args: string[],
+  ready: RegExp,
+  opts: { what: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; tmpDir?: string },
+): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env });
+  reapOnExit(child, opts.tmpDir);
+  let out = '';
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${opts.what} did not start in time:\n${out}`)), opts.timeoutMs ?? 30_000);
+    const onErr = (d: Buffer) => (out += d.toString());
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = ready.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        child.stdout!.off('data', onData);
+        child.stderr!.off('data', onErr);
+        resolve(m);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onErr);
+    child.once('exit', (code) => reject(new Error(`${opts.what} exited with ${code}:\n${out}`)));
+  });
+  // Read on and dropped from here: a pipe nobody reads would block the server once full.
+  child.stdout!.resume();
+  child.stderr!.resume();
+  return { child, match };
 }
 
 /**

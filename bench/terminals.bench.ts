@@ -4,10 +4,9 @@
  * (c) RSS per idle session with one viewer over 200 sessions; (d) RSS growth during a 20 s flood to
  * a viewer that renders at ~200 KB/s. Keel runs in its own process; traffic stays on 127.0.0.1.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import pty from '@lydell/node-pty';
-import { percentile, ROOT, row, sleep, startKeel, type BenchResult, type BenchRow } from './lib.ts';
+import { percentile, ROOT, row, sleep, startKeel, startServerProcess, type BenchResult, type BenchRow } from './lib.ts';
 import { createTerminal, Viewer } from './terminal-client.ts';
 
 const MB = 1024 * 1024;
@@ -98,18 +97,8 @@ async function throughput(rows: BenchRow[]): Promise<void> {
 
 /** bench/terminal-relay.ts in its own process, as Keel runs in its own. */
 async function startRelay(): Promise<{ base: string; stop(): void }> {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench/terminal-relay.ts')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the bare relay did not start')), 10_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      const m = /PORT (\d+)/.exec(d.toString());
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-  });
-  return { base: `http://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+  const { child, match } = await startServerProcess([path.join(ROOT, 'bench/terminal-relay.ts')], /PORT (\d+)/, { what: 'the bare relay', timeoutMs: 10_000 });
+  return { base: `http://127.0.0.1:${match[1]}`, stop: () => child.kill('SIGKILL') };
 }
 
 async function echo(rows: BenchRow[]): Promise<void> {

@@ -75,11 +75,15 @@ export function isSize(v: unknown, min: number, max: number): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
 
-function frame(op: number, payload: Buffer | string): Buffer {
-  const body = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  const out = Buffer.allocUnsafe(body.length + 1);
+/** Opcode then payload, one copy; a payload given in chunks (gathered output) is joined in place. */
+function frame(op: number, payload: Buffer | string | readonly Buffer[]): Buffer {
+  const parts = typeof payload === 'string' ? [Buffer.from(payload, 'utf8')] : Buffer.isBuffer(payload) ? [payload] : payload;
+  let bytes = 0;
+  for (const p of parts) bytes += p.length;
+  const out = Buffer.allocUnsafe(bytes + 1);
   out[0] = op;
-  body.copy(out, 1);
+  let at = 1;
+  for (const p of parts) at += p.copy(out, at);
   return out;
 }
 
@@ -98,18 +102,8 @@ export interface ExitInfo {
   signal: number | null;
 }
 
-/** One output frame carrying `chunks` in order (one copy, no intermediate concat). */
-function outputFrame(chunks: readonly Buffer[], bytes: number): Buffer {
-  const out = Buffer.allocUnsafe(bytes + 1);
-  out[0] = ServerOp.output;
-  let at = 1;
-  for (const c of chunks) at += c.copy(out, at);
-  return out;
-}
-
 export const encode = {
-  output: (data: Buffer): Buffer => frame(ServerOp.output, data),
-  outputChunks: outputFrame,
+  output: (data: Buffer | readonly Buffer[]): Buffer => frame(ServerOp.output, data),
   snapshot: (data: string): Buffer => frame(ServerOp.snapshot, data),
   exit: (info: ExitInfo): Buffer => frame(ServerOp.exit, JSON.stringify({ code: info.code, signal: info.signal })),
   meta: (meta: Meta): Buffer => frame(ServerOp.meta, JSON.stringify(meta)),

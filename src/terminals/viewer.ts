@@ -237,7 +237,7 @@ export class Viewer extends DisposableBase {
     this.#batchFlush = undefined;
     this.#lastFlushAt = performance.now();
     if (this.#batchBytes === 0) return;
-    const frame = this.#batch.length === 1 ? encode.output(this.#batch[0]!) : encode.outputChunks(this.#batch, this.#batchBytes);
+    const frame = encode.output(this.#batch);
     this.#batch = [];
     this.#batchBytes = 0;
     this.#write(frame);

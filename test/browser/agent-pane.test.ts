@@ -8,18 +8,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { agentFixture, chatSnap } from './agent-fixture.ts';
-import { DESKTOP, hasHorizontalScroll, openPage, PHONE_CONTEXT, screen, screenshot, tabs, waitFor, waitForLine, waitForState } from './harness.ts';
+import { DESKTOP, hasHorizontalScroll, newTerminal, openPage, PHONE_CONTEXT, screenshot, tabs, waitFor, waitForLine } from './harness.ts';
 
 const fx = agentFixture();
 const snap = async (page: Page) => (await chatSnap(page))!;
 
-async function newTerminal(page: Page): Promise<string> {
-  await page.locator('.empty .btn-primary').click();
-  await waitFor(async () => (await tabs(page)).length === 1, 'a new tab');
-  await waitForState(page, 'live');
-  await waitFor(async () => (await screen(page)).includes('$ ') || (await screen(page)).includes('# '), 'the shell prompt');
-  return (await tabs(page)).find((t) => t.active)!.id;
-}
 
 const box = async (page: Page, sel: string) => (await page.locator(sel).boundingBox())!;
 

@@ -198,3 +198,16 @@ export async function screenshot(page: Page, name: string): Promise<string> {
 export function hasHorizontalScroll(page: Page): Promise<boolean> {
   return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1 || document.body.scrollWidth > document.body.clientWidth + 1);
 }
+
+/** Opens a new terminal tab (the empty page's button or the + button), waits for its shell prompt; resolves to its id. */
+export async function newTerminal(page: Page): Promise<string> {
+  const before = (await tabs(page)).length;
+  const empty = page.locator('.empty .btn-primary');
+  if (await empty.isVisible()) await empty.click();
+  else await page.locator('[data-testid="new-terminal"]').click();
+  await waitFor(async () => (await tabs(page)).length === before + 1, 'a new tab');
+  await waitForState(page, 'live');
+  // The shell is ready once it has printed its prompt.
+  await waitFor(async () => (await screen(page)).includes('$ ') || (await screen(page)).includes('# '), 'the shell prompt');
+  return (await tabs(page)).find((t) => t.active)!.id;
+}

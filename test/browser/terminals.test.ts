@@ -6,15 +6,14 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import {
   DESKTOP,
   PHONE_CONTEXT,
-  ROOT,
   hasHorizontalScroll,
   launchBrowser,
+  newTerminal,
   openPage,
   renderedRows,
   screen,
@@ -28,17 +27,6 @@ import {
   waitForState,
 } from './harness.ts';
 
-async function newTerminal(page: Page): Promise<string> {
-  const before = (await tabs(page)).length;
-  const empty = page.locator('.empty .btn-primary');
-  if (await empty.isVisible()) await empty.click();
-  else await page.locator('[data-testid="new-terminal"]').click();
-  await waitFor(async () => (await tabs(page)).length === before + 1, 'a new tab');
-  await waitForState(page, 'live');
-  // The shell is ready once it has printed its prompt.
-  await waitFor(async () => (await screen(page)).includes('$ ') || (await screen(page)).includes('# '), 'the shell prompt');
-  return (await tabs(page)).find((t) => t.active)!.id;
-}
 
 /** The class of the rendered span showing `text`; the buffer has a line before the renderer's next frame paints it, so this waits for the span. */
 function renderedClass(page: Page, text: string): Promise<string> {

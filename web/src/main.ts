@@ -16,6 +16,7 @@ import { HealthPanel } from './health/panel.ts';
 import { listen } from './lifecycle.ts';
 import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
+import { store, stored } from './storage.ts';
 import { mountToasts } from './toast.ts';
 
 type Route = { page: 'terminals' | 'chat' | 'docs'; id?: string } | { page: 'health' } | { page: 'share'; id: string; share: string };
@@ -49,28 +50,16 @@ const ICONS = {
 /** Whether the agent pane was open, kept across reloads. */
 const AGENT_PANE_KEY = 'keel.agentPane';
 
-function storedFlag(key: string): boolean {
-  try {
-    return localStorage.getItem(key) === '1';
-  } catch {
-    return false; // storage disabled (private mode): the pane starts closed
-  }
-}
-
-function storeFlag(key: string, on: boolean): void {
-  try {
-    localStorage.setItem(key, on ? '1' : '0');
-  } catch {
-    // storage disabled: the choice lasts until reload
-  }
-}
-
 const LOGO = '<svg viewBox="0 0 32 32" aria-hidden="true"><path d="M5 19h22l-3.5 7h-15z" class="hull"/><path d="M16 4v13M16 4l7 10h-7" class="sail"/></svg>';
 
-function navItem(key: keyof typeof ICONS, label: string, href: string): HTMLElement {
+function navIcon(key: keyof typeof ICONS): HTMLElement {
   const icon = h('span', { class: 'nav-icon' });
   icon.innerHTML = ICONS[key];
-  return h('a', { class: 'nav-item', href, title: label, 'aria-label': label, 'data-nav': key }, icon, h('span', { class: 'nav-label' }, label));
+  return icon;
+}
+
+function navItem(key: keyof typeof ICONS, label: string, href: string): HTMLElement {
+  return h('a', { class: 'nav-item', href, title: label, 'aria-label': label, 'data-nav': key }, navIcon(key), h('span', { class: 'nav-label' }, label));
 }
 
 function boot(): void {
@@ -92,12 +81,10 @@ function boot(): void {
     navItem('chat', 'Chat', '#/chat'),
     navItem('docs', 'Docs', '#/docs'),
   );
-  const agentIcon = h('span', { class: 'nav-icon' });
-  agentIcon.innerHTML = ICONS.chat;
   const agentToggle = h(
     'button',
     { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
-    agentIcon,
+    navIcon('chat'),
     h('span', { class: 'nav-label' }, 'Agent'),
   );
   const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip);
@@ -105,7 +92,7 @@ function boot(): void {
   root.append(header, main);
 
   // The agent pane: the chat beside the terminals on a desktop, a drawer over them on a phone.
-  let agentOpen = !viewerMode && storedFlag(AGENT_PANE_KEY);
+  let agentOpen = !viewerMode && stored(AGENT_PANE_KEY) === '1';
   const paneClose = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'aria-label': 'Close the agent pane', 'data-testid': 'agent-pane-close' }, '✕');
   const paneBody = h('div', { class: 'agent-pane-body' });
   const agentPane = h(
@@ -116,7 +103,7 @@ function boot(): void {
   );
   const setAgentOpen = (on: boolean) => {
     agentOpen = on;
-    storeFlag(AGENT_PANE_KEY, on);
+    store(AGENT_PANE_KEY, on ? '1' : '0');
     show();
   };
   listen(agentToggle, 'click', () => setAgentOpen(!agentOpen));

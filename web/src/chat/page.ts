@@ -8,6 +8,7 @@ import './chat.css';
 import { ApiError, api, errorMessage } from '../api.ts';
 import { formatAgo, h, setText } from '../dom.ts';
 import { DisposableStore, listen, toDisposable, type Disposable } from '../lifecycle.ts';
+import { store, stored } from '../storage.ts';
 import { toast } from '../toast.ts';
 import { MessageList } from './messages.ts';
 import { AgentStream, type StreamStatus } from './stream.ts';
@@ -29,21 +30,6 @@ export interface ChatPageOptions {
   ownsTitle?: () => boolean;
 }
 
-function remembered(): string | undefined {
-  try {
-    return localStorage.getItem(LAST_SESSION_KEY) ?? undefined;
-  } catch {
-    return undefined; // Storage disabled (private mode): nothing remembered.
-  }
-}
-function remember(id: string | undefined): void {
-  try {
-    if (id) localStorage.setItem(LAST_SESSION_KEY, id);
-    else localStorage.removeItem(LAST_SESSION_KEY);
-  } catch {
-    // Storage disabled: the next load opens the most recent session instead.
-  }
-}
 
 export class ChatPage implements Disposable {
   readonly element: HTMLElement;
@@ -151,7 +137,7 @@ export class ChatPage implements Disposable {
   /** Lists sessions and opens `wanted`, else the remembered one, else the most recent. Never creates one. */
   async start(wanted?: string): Promise<void> {
     await this.refresh();
-    const want = wanted ?? remembered();
+    const want = wanted ?? stored(LAST_SESSION_KEY);
     const id = want && this.#sessions.has(want) ? want : want && wanted ? want : [...this.#sessions.keys()][0];
     if (id) await this.open(id);
     else this.#showEmpty();
@@ -194,7 +180,7 @@ export class ChatPage implements Disposable {
     this.#stream = undefined;
     this.#active = id;
     this.element.classList.remove('drawer-open');
-    remember(id);
+    store(LAST_SESSION_KEY, id || undefined);
     this.#o.onActiveChange?.(id);
     this.#list.clear();
     this.#setBusy(false);
@@ -208,7 +194,7 @@ export class ChatPage implements Disposable {
     } catch (err) {
       if (load !== this.#loadSeq) return;
       if (err instanceof ApiError && err.status === 404) {
-        remember(undefined);
+        store(LAST_SESSION_KEY, undefined);
         this.#sessions.delete(id);
         this.#renderList();
         toast('That chat no longer exists.', 'info');
@@ -329,7 +315,7 @@ export class ChatPage implements Disposable {
       }
     }
     this.#sessions.delete(id);
-    remember(undefined);
+    store(LAST_SESSION_KEY, undefined);
     const next = [...this.#sessions.keys()][0];
     if (next) await this.open(next);
     else this.#showEmpty();

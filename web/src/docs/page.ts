@@ -7,6 +7,7 @@ import './docs.css';
 import { ApiError, api, errorMessage } from '../api.ts';
 import { formatAgo, h, setText } from '../dom.ts';
 import { DisposableStore, interval, listen, toDisposable, type Disposable } from '../lifecycle.ts';
+import { store, stored } from '../storage.ts';
 import { toast } from '../toast.ts';
 import type { DocEditor, DocLock, EditorConnection, Peer } from './editor.ts';
 
@@ -26,22 +27,6 @@ const LAST_DOC_KEY = 'keel.docs.lastDoc';
 const MAX_TITLE_CHARS = 200;
 const MAX_NAME_CHARS = 40;
 const COLORS = ['#58a6ff', '#3fb950', '#d29922', '#f778ba', '#bc8cff', '#39c5cf', '#ff7b72', '#e3b341'];
-
-function stored(key: string): string | undefined {
-  try {
-    return localStorage.getItem(key) ?? undefined;
-  } catch {
-    return undefined; // Storage disabled: nothing remembered.
-  }
-}
-function store(key: string, value: string | undefined): void {
-  try {
-    if (value === undefined) localStorage.removeItem(key);
-    else localStorage.setItem(key, value);
-  } catch {
-    // Storage disabled: the choice lasts for this page only.
-  }
-}
 
 /** The name shown beside this browser's cursor; asked once, kept in localStorage. */
 export function displayName(): string {
