@@ -7,12 +7,13 @@
 import './chat.css';
 import { ApiError, api, errorMessage } from '../api.ts';
 import { formatAgo, h, setText } from '../dom.ts';
-import { DisposableStore, listen, toDisposable, type Disposable } from '../lifecycle.ts';
+import { DisposableStore, listen, type Disposable } from '../lifecycle.ts';
 import { store, stored } from '../storage.ts';
 import { toast } from '../toast.ts';
+import { AgentTerminals } from './agent-terminals.ts';
 import { MessageList } from './messages.ts';
 import { AgentStream, type StreamStatus } from './stream.ts';
-import { resumePoint, type AgentState, type ChatMessage, type ChatSessionInfo, type MessagesPage, type StoredEvent } from './types.ts';
+import { resumePoint, type AgentState, type ChatSessionInfo, type MessagesPage, type StoredEvent } from './types.ts';
 
 const LAST_SESSION_KEY = 'keel.chat.lastSession';
 const PAGE_SIZE = 50;
@@ -46,7 +47,7 @@ export class ChatPage implements Disposable {
   readonly #pill: HTMLElement;
   readonly #banner: HTMLElement;
   readonly #configBanner: HTMLElement;
-  readonly #agentBar: HTMLElement;
+  readonly #agentTerminals: AgentTerminals;
   readonly #log: HTMLElement;
   readonly #older: HTMLButtonElement;
   readonly #empty: HTMLElement;
@@ -55,8 +56,6 @@ export class ChatPage implements Disposable {
   readonly #cancel: HTMLButtonElement;
   readonly #formError: HTMLElement;
   readonly #list: MessageList;
-  readonly #terminalStyle: HTMLStyleElement;
-  readonly #terminalNames = new Map<string, string>();
   #active: string | undefined;
   #stream: AgentStream | undefined;
   #olderCursor: number | null = null;
@@ -90,8 +89,8 @@ export class ChatPage implements Disposable {
 
     this.#banner = h('div', { class: 'banner banner-warn', hidden: true, 'data-testid': 'chat-banner' });
     this.#configBanner = h('div', { class: 'chat-config', hidden: true, 'data-testid': 'chat-not-configured' });
-    this.#agentBar = h('div', { class: 'chat-agent-bar', hidden: true, 'data-testid': 'chat-agent-terminal' });
-    this.#list = this.#store.add(new MessageList({ terminalLink: (id) => this.#terminalLink(id) }));
+    this.#agentTerminals = this.#store.add(new AgentTerminals(() => this.element));
+    this.#list = this.#store.add(new MessageList({ terminalLink: (id) => this.#agentTerminals.link(id) }));
     this.#older = h('button', { class: 'btn btn-ghost btn-small chat-older', type: 'button', hidden: true }, 'Load older messages');
     this.#store.add(listen(this.#older, 'click', () => void this.#loadOlder()));
     this.#empty = h('div', { class: 'chat-empty' }, h('h2', {}, 'Ask the agent'), h('p', { class: 'muted' }, 'It works in this machine’s terminals: it reads the screen, types and waits, and every step shows here and in every open browser.'));
@@ -120,14 +119,8 @@ export class ChatPage implements Disposable {
       }),
     );
 
-    const main = h('section', { class: 'chat-main' }, head, this.#configBanner, this.#banner, this.#agentBar, this.#log, form);
+    const main = h('section', { class: 'chat-main' }, head, this.#configBanner, this.#banner, this.#agentTerminals.bar, this.#log, form);
     this.element = h('div', { class: 'chat-page' }, side, scrim, main);
-
-    // Highlights the terminal tabs the agent is acting in (TerminalsPage's `.tab[data-id]`), from
-    // one style element rather than by touching another page's DOM.
-    this.#terminalStyle = h('style', { 'data-owner': 'chat' });
-    document.head.append(this.#terminalStyle);
-    this.#store.add(toDisposable(() => this.#terminalStyle.remove()));
   }
 
   get activeId(): string | undefined {
@@ -209,7 +202,7 @@ export class ChatPage implements Disposable {
     if (load !== this.#loadSeq || this.#store.disposed) return;
     const from = resumePoint(page.messages);
     this.#list.addMessages(page.messages.filter((m) => m.id <= from));
-    this.#learnTerminalsOf(page.messages);
+    this.#agentTerminals.learnFrom(page.messages);
     this.#olderCursor = page.nextBefore;
     this.#older.hidden = page.nextBefore === null;
     this.#empty.hidden = page.messages.length > 0;
@@ -273,7 +266,7 @@ export class ChatPage implements Disposable {
       if (this.#active !== id) return;
       const prevHeight = this.#log.scrollHeight;
       this.#list.addMessages(page.messages);
-      this.#learnTerminalsOf(page.messages);
+      this.#agentTerminals.learnFrom(page.messages);
       this.#olderCursor = page.nextBefore;
       this.#older.hidden = page.nextBefore === null;
       // Keep what the user was reading where it was.
@@ -349,7 +342,7 @@ export class ChatPage implements Disposable {
       // A first prompt names the session: pick up the new title and order.
       if (p.state === 'started') void this.refresh();
     }
-    if (p.type === 'tool_call' && p.terminalId) void this.#learnTerminal(p.terminalId);
+    if (p.type === 'tool_call' && p.terminalId) void this.#agentTerminals.learn(p.terminalId);
     if (stick) this.#scrollToEnd();
   }
 
@@ -358,7 +351,7 @@ export class ChatPage implements Disposable {
     if (this.#active) this.#setBusy(s.busySessions.includes(this.#active));
     if (!s.configured) this.#showNotConfigured();
     else this.#configBanner.hidden = true;
-    this.#renderAgentTerminals();
+    this.#agentTerminals.render(this.#state, this.#active);
   }
 
   #onStatus(s: StreamStatus): void {
@@ -397,52 +390,6 @@ export class ChatPage implements Disposable {
     this.#cancel.hidden = !busy;
     this.element.classList.toggle('agent-busy', busy);
     this.#renderList();
-  }
-
-  #renderAgentTerminals(): void {
-    const s = this.#state;
-    const all = new Set<string>();
-    for (const ids of Object.values(s?.terminals ?? {})) for (const t of ids) all.add(t);
-    this.#terminalStyle.textContent = [...all].map((t) => `.tab[data-id="${CSS.escape(t)}"]`).join(',') + (all.size ? '{box-shadow: inset 0 2px 0 var(--heap); color: var(--text);} ' : '') + [...all].map((t) => `.tab[data-id="${CSS.escape(t)}"] .tab-label::after`).join(',') + (all.size ? "{content: ' · agent'; color: var(--heap);}" : '');
-    const mine = this.#active ? (s?.terminals[this.#active] ?? []) : [];
-    if (mine.length === 0) {
-      this.#agentBar.hidden = true;
-      return;
-    }
-    for (const t of mine) void this.#learnTerminal(t);
-    this.#agentBar.replaceChildren(h('span', { class: 'agent-pulse' }), h('span', {}, 'The agent is working in '), ...mine.map((t) => this.#terminalLink(t)));
-    this.#agentBar.hidden = false;
-  }
-
-  #terminalLink(id: string): HTMLElement {
-    const a = h('a', { class: 'term-chip', href: `#/terminals/${encodeURIComponent(id)}`, 'data-terminal': id, title: 'Open this terminal' }, this.#terminalNames.get(id) ?? `terminal ${id.slice(0, 6)}`);
-    a.addEventListener('click', (e) => e.stopPropagation());
-    return a;
-  }
-
-  /** Names the terminal chips of loaded history (one /api/terminals call covers them all). */
-  #learnTerminalsOf(messages: ChatMessage[]): void {
-    for (const m of messages) {
-      if (m.kind === 'tool' && m.terminalId && !this.#terminalNames.has(m.terminalId)) return void this.#learnTerminal(m.terminalId);
-    }
-  }
-
-  async #learnTerminal(id: string): Promise<void> {
-    if (this.#terminalNames.has(id)) return;
-    this.#terminalNames.set(id, `terminal ${id.slice(0, 6)}`);
-    try {
-      const list = await api<{ id: string; name: string }[] | { terminals: { id: string; name: string }[] }>('GET', '/api/terminals');
-      const arr = Array.isArray(list) ? list : list.terminals;
-      for (const t of arr) this.#terminalNames.set(t.id, t.name);
-      // Bounded: names of terminals that no longer exist are forgotten at each refresh.
-      for (const k of [...this.#terminalNames.keys()]) if (!arr.some((t) => t.id === k) && k !== id) this.#terminalNames.delete(k);
-      for (const a of this.element.querySelectorAll<HTMLElement>('a.term-chip')) {
-        const name = this.#terminalNames.get(a.dataset.terminal ?? '');
-        if (name) setText(a, name);
-      }
-    } catch {
-      // Names are a nicety: the chip keeps the short id.
-    }
   }
 
   #renderTitle(): void {
