@@ -16,15 +16,22 @@ describe('terminals: mirror fast-forward with a real PTY', () => {
   let srv: TestServer;
   before(async () => {
     // A small mirror backlog bound (held text is at most half of it, 32 KiB, still more than the
-    // ~14 KiB of `seq` lines a cut needs after it), so the window is driven past its bound too.
+    // ~14 KiB of `seq` lines or ~29 KiB of short coloured lines a cut needs after it), so the window
+    // is driven past its bound too.
     srv = await startServer({ terminalShell: '/bin/bash', terminalMirrorBacklogBytes: 64 * 1024, terminalScrollbackLines: SCROLLBACK });
   });
   after(async () => {
     await srv.close();
   });
 
-  it('seq 1 300000 to an acking viewer: bytes are skipped, and the reconnect snapshot equals a terminal fed every byte', async () => {
-    const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'read -r _; seq 1 300000; echo "DONE-$((40+2))"; exec sleep 60' });
+  const producers: [string, string][] = [
+    ['seq 1 300000', 'seq 1 300000'],
+    // Short coloured lines that reset the pen at their end, as ls/grep/compilers print them
+    // (short, so the lines a cut needs fit in the small held window).
+    ['300,000 coloured lines', `yes "$(printf '\\033[32mk\\033[m\\033[K')" | head -n 300000`],
+  ];
+  for (const [label, producer] of producers) it(`${label} to an acking viewer: bytes are skipped, and the reconnect snapshot equals a terminal fed every byte`, async () => {
+    const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: `read -r _; ${producer}; echo "DONE-$((40+2))"; exec sleep 60` });
     const id = json.id as string;
     // Acknowledges on receipt (a fast browser): the PTY runs at full speed, faster than the mirror parses.
     const viewer = new TestClient(srv, id, { render: false, scrollback: SCROLLBACK });

@@ -1,7 +1,8 @@
 /**
  * Property test of the mirror fast-forward: a terminal fed every byte and one fed only what the
  * fast-forward posts end in the same state (serialized buffer with scrollback, cursor, active
- * buffer). Seeded, so a failure is reproducible from its case number.
+ * buffer, and every cell's content and attributes, wrap flags and the pen, read from xterm's cell
+ * data). Seeded, so a failure is reproducible from its case number.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -34,16 +35,50 @@ function makeTerm(cols: number, rows: number, scrollback: number): { term: Term;
 
 const flushed = (t: Term) => new Promise<void>((r) => t.write('', r));
 
+/** Cell data as xterm stores it (content, fg, bg, underline style and colour, link), beyond what serialize shows. */
+interface RawCell {
+  content: number;
+  fg: number;
+  bg: number;
+  extended: { _ext: number; _urlId: number };
+}
+
+function cells(term: Term): string[] {
+  const out: string[] = [];
+  for (const buf of [term.buffer.normal, term.buffer.alternate]) {
+    for (let y = 0; y < buf.length; y++) {
+      const line = buf.getLine(y)!;
+      let row = line.isWrapped ? 'W' : '-';
+      for (let x = 0; x < term.cols; x++) {
+        const c = line.getCell(x) as unknown as RawCell;
+        row += ` ${c.content.toString(16)}/${c.fg.toString(16)}/${c.bg.toString(16)}/${c.extended._ext.toString(16)}/${c.extended._urlId}`;
+      }
+      out.push(row);
+    }
+  }
+  return out;
+}
+
+/** The pen (xterm's current attributes): what the next character would be written with. */
+function pen(term: Term): string {
+  const a = (term as unknown as { _core: { _inputHandler: { _curAttrData: RawCell } } })._core._inputHandler._curAttrData;
+  return `${a.fg}/${a.bg}/${a.extended._ext}/${a.extended._urlId}`;
+}
+
 async function state(t: { term: Term; ser: InstanceType<typeof SerializeAddon> }, scrollback: number) {
   await flushed(t.term);
   const b = t.term.buffer.active;
-  return { data: t.ser.serialize({ scrollback }), x: b.cursorX, y: b.cursorY, type: b.type, len: t.term.buffer.normal.length };
+  return { data: t.ser.serialize({ scrollback }), x: b.cursorX, y: b.cursorY, type: b.type, len: t.term.buffer.normal.length, cells: cells(t.term), pen: pen(t.term) };
 }
+
+/** Colours around a line, as programs print them (most reset at the end of the line, some do not). */
+const PENS = ['\x1b[32m', '\x1b[01;31m\x1b[K', '\x1b[1;4:3;38;2;1;2;3m', '\x1b[48;5;17m', '\x1b[58;5;3;4m', '\x1b[59m', '\x1b[7;9;53m', '\x1b[0;33m'];
+const PEN_ENDS = ['\x1b[0m', '\x1b[m', '\x1b[m\x1b[K', '\x1b[00m', '', '\x1b[39m', '\x1b[0;32m', '\x1b[K', '\x1b[2K', '\x1b[;m'];
 
 const WORDS = ['a', 'hello', 'x'.repeat(7), '中文', '字', '🙂', 'é', 'e\u0301', 'ﾊﾝｶｸ', ' ', '  ', '-', '0123456789'];
 
 /** A random stream: mostly plain lines, sometimes escapes of every kind that matters. */
-function stream(rnd: () => number, cols: number, rows: number, scrollback: number): Buffer {
+function stream(rnd: () => number, cols: number, rows: number, scrollback: number, colored: boolean): Buffer {
   const parts: (string | Buffer)[] = [];
   const pick = <T>(a: T[]) => a[Math.floor(rnd() * a.length)]!;
   const n = 20 + Math.floor(rnd() * 400);
@@ -57,17 +92,18 @@ function stream(rnd: () => number, cols: number, rows: number, scrollback: numbe
       if (rnd() < 0.1) line += '\t' + pick(WORDS);
       if (rnd() < 0.05) line += '\b\b' + pick(WORDS);
       if (rnd() < 0.02) line += '\x07';
+      if (colored && rnd() < 0.6) line = pick(PENS) + line.slice(0, line.length >> 1) + pick([...PEN_ENDS, pick(PENS)]) + line.slice(line.length >> 1) + pick(PEN_ENDS);
       parts.push(line + pick(['\r\n', '\r\n', '\r\n', '\n', '\r', '\n\r', '\r\n\r\n']));
       // Bursts of exactly rows + scrollback + 1 (and around 2·rows + scrollback + 1) short lines.
       if (rnd() < 0.08) {
         const m = pick([rows + scrollback + 1, 2 * rows + scrollback, 2 * rows + scrollback + 1, 2 * rows + scrollback + 2]);
-        for (let j = 0; j < m; j++) parts.push(`${j}\r\n`);
+        for (let j = 0; j < m; j++) parts.push(colored && rnd() < 0.5 ? `${pick(PENS)}${j}${pick(PEN_ENDS)}\r\n` : `${j}\r\n`);
       }
     } else if (r < 0.86) parts.push(pick(['\x1b[31m', '\x1b[1;4;38;5;202m', '\x1b[0m', '\x1b[48;2;10;20;30m', '\x1b[7m', '\x1b[m']));
     else if (r < 0.91) parts.push(pick([`\x1b[${1 + Math.floor(rnd() * rows)};${1 + Math.floor(rnd() * cols)}H`, '\x1b[H', '\x1b[2A', '\x1b[3C', '\x1b[K', '\x1b[2J', '\x1bM', '\x1bD', '\x1b[L', '\x1b[3M']));
     else if (r < 0.94) parts.push(pick(['\x1b[?1049h', '\x1b[?1049l', '\x1b[?47h', '\x1b[?47l', '\x1b[?1047h', '\x1b[?1047l']));
     else if (r < 0.96) parts.push(pick(['\x1b[2;4r', `\x1b[1;${rows}r`, '\x1b[r', '\x1b[3r', '\x1b[!p', '\x1b[?45h', '\x1b[?45l', '\x1b[?7l', '\x1b[?7h', '\x1b[4h', '\x1b[4l', '\x1b[20h', '\x1b[20l', '\x1b[?6h', '\x1b[?6l', '\x1bc']));
-    else if (r < 0.97) parts.push(pick(['\x1b]0;a title\nwith\r\nnewlines\x07', '\x1b]2;t\x1b\\', '\x1bP1$qm\r\n\r\n\x1b\\', '\x1b_apc\n\n\x1b\\', '\x1b(0lqk\r\n\x1b(B', '\x0e', '\x0f', '\x1b7', '\x1b8', '\x1bH', '\x1b[3g']));
+    else if (r < 0.97) parts.push(pick(['\x1b]8;;https://example.com\x1b\\', '\x1b]8;;\x1b\\', '\x1b[1"q', '\x1b[0"q', '\x1b[s', '\x1b[u', '\x1b[?1048h', '\x1b[?1048l', '\x1b]0;a title\nwith\r\nnewlines\x07', '\x1b]2;t\x1b\\', '\x1bP1$qm\r\n\r\n\x1b\\', '\x1b_apc\n\n\x1b\\', '\x1b(0lqk\r\n\x1b(B', '\x0e', '\x0f', '\x1b7', '\x1b8', '\x1bH', '\x1b[3g']));
     else if (r < 0.98) parts.push(pick([Buffer.from([0xc2, 0x9b, 0x33, 0x31, 0x6d]), Buffer.from([0xc2, 0x9d]), Buffer.from('x\u0085y'), Buffer.from([0xe4, 0x0d, 0x0a]), Buffer.from([0xff, 0xfe]), Buffer.from([0xe4, 0xb8]), Buffer.from([0x80, 0x80]), Buffer.from([0x18]), Buffer.from([0x1a]), Buffer.from([0x7f])]));
     else if (r < 0.99) parts.push('\x1b[');
     else parts.push(pick(['x'.repeat(cols - 1) + '中\r\n', 'x'.repeat(cols) + '\r\n', '中'.repeat(cols) + '\r\n']));
@@ -91,7 +127,7 @@ async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: 
   const cols = edge?.cols ?? 8 + Math.floor(rnd() * 30);
   const rows = edge?.rows ?? 2 + Math.floor(rnd() * 8);
   const scrollback = edge?.scrollback ?? Math.floor(rnd() * 25);
-  const data = edge?.data ?? stream(rnd, cols, rows, scrollback);
+  const data = edge?.data ?? stream(rnd, cols, rows, scrollback, seed % 2 === 0);
   let parts: Buffer[];
   if (edge?.cuts) {
     parts = [];
@@ -124,16 +160,18 @@ function pick<T>(rnd: () => number, a: T[]): T {
 }
 
 describe('terminals: mirror fast-forward', () => {
-  it('random streams: the fast-forwarded mirror equals one fed every byte (400 cases)', async () => {
+  it('random streams, plain and coloured: the fast-forwarded mirror equals one fed every byte (600 cases)', async () => {
     let skipped = 0;
-    let casesSkipping = 0;
-    for (let seed = 1; seed <= 400; seed++) {
+    const casesSkipping = [0, 0];
+    for (let seed = 1; seed <= 600; seed++) {
       const s = await runCase(seed);
       skipped += s;
-      if (s > 0) casesSkipping++;
+      // Even seeds colour their lines.
+      if (s > 0) casesSkipping[seed % 2]!++;
     }
-    assert.ok(casesSkipping > 100, `only ${casesSkipping} cases skipped anything`);
-    process.stdout.write(`# ${casesSkipping} of 400 cases skipped output (${skipped} bytes)\n`);
+    assert.ok(casesSkipping[1]! > 75, `only ${casesSkipping[1]} plain cases skipped anything`);
+    assert.ok(casesSkipping[0]! > 75, `only ${casesSkipping[0]} coloured cases skipped anything`);
+    process.stdout.write(`# ${casesSkipping[1]} of 300 plain and ${casesSkipping[0]} of 300 coloured cases skipped output (${skipped} bytes)\n`);
   });
 
   it('a long plain flood keeps the held window and the cut candidates within their bounds, and a flush empties them', () => {
@@ -155,6 +193,29 @@ describe('terminals: mirror fast-forward', () => {
       assert.equal(ff.heldBytes, 0);
       assert.equal(ff.candidateEntries, 0);
       assert.ok(posted + ff.skippedBytes > 39e6, 'every byte posted or skipped');
+    }
+  });
+
+  it('coloured floods are skipped like plain ones when lines reset the pen; colour changes without a reset are parsed in full', () => {
+    const styles: [string, string, boolean][] = [
+      ['ls --color', '\x1b[0m\x1b[01;34mdirectory\x1b[0m  file.txt\r\n', true],
+      ['grep --color', 'src/a.ts:\x1b[01;31m\x1b[Kmatch\x1b[m\x1b[K rest of the line\r\n', true],
+      ['test runner', '\x1b[32m✔\x1b[39m passes \x1b[2m(3 ms)\x1b[22m\x1b[0m\r\n', true],
+      ['no reset', '\x1b[32mgreen\x1b[31m red\r\n', false],
+    ];
+    for (const [name, line, skips] of styles) {
+      const bound = 512 * 1024;
+      let posted = 0;
+      const ff = new FastForward(24, 2000, bound, (d) => (posted += d.length));
+      const block = Buffer.from(line.repeat(Math.ceil(4096 / Buffer.byteLength(line))));
+      const total = 100 * block.length * 8;
+      for (let i = 0; i < total / block.length; i++) ff.write(block, true);
+      ff.flush();
+      assert.equal(ff.heldBytes, 0);
+      if (skips) assert.ok(ff.skippedBytes > 0.8 * total, `${name}: skipped ${ff.skippedBytes} of ${total}`);
+      else assert.equal(ff.skippedBytes, 0, name);
+      // Every byte is posted or skipped; each cut posts at most one 4-byte pen reset.
+      assert.ok(posted + ff.skippedBytes >= total && posted + ff.skippedBytes <= total + 4 * Math.ceil(total / 1000), name);
     }
   });
 

@@ -5,17 +5,25 @@
  * PTY on the mirror's backlog. While the mirror is behind, output is held here (not yet posted to the
  * worker) and, when provably invisible in the final state, dropped:
  *
- * A held run is output that, decoded as xterm decodes it, contains only printable characters and
- * CR, LF, VT, FF, BS, HT, BEL, with the parser in GROUND and the terminal in a "safe" mode state:
- * no scroll region on the active buffer and reverse-wraparound off (the two modes under which a
- * line feed might not scroll or a backspace might move up). None of those characters changes any
- * other terminal state (SGR, charsets, modes, tab stops, saved cursor): only cells, the cursor and
- * line wrap flags. A cut is placed right before a CR with at least 2·rows + scrollback + 1 LFs of
- * the run after it. From the CR on, the cursor's column is the same whatever came before; after at
- * most rows − 1 further line feeds its row is the bottom one in either case; from then every LF
- * scrolls, and rows + scrollback scrolls replace every buffer line by one created blank (same erase
- * attributes) and written identically. So the state after (prefix + tail from the cut) equals the
- * state after (prefix + dropped part + tail): the dropped part is skipped.
+ * A held run is output that, decoded as xterm decodes it, contains only printable characters,
+ * CR, LF, VT, FF, BS, HT, BEL, SGR (`CSI Pm m`) and EL (`CSI Ps K`), starting with the parser in
+ * GROUND and the terminal in a "safe" mode state: no scroll region on the active buffer and
+ * reverse-wraparound off (the two modes under which a line feed might not scroll or a backspace
+ * might move up). None of those changes any other terminal state (charsets, modes, tab stops, saved
+ * cursor, hyperlink): only cells, the cursor's column, line wrap flags and the pen (SGR).
+ *
+ * A cut is placed right before a CR, in GROUND, with at least 2·rows + scrollback + 1 LFs of the
+ * run after it, where the pen is provably the same in both streams: either no SGR came between the
+ * last posted byte and the cut, or the last SGR before the cut was a bare `CSI m`/`CSI 0 m` and a
+ * `CSI 0 m` is posted in place of the dropped part (SGR 0 resets all of the pen but the hyperlink,
+ * which a run cannot change; its ESC also ends any sequence a split left open). From the CR on,
+ * the cursor's column is the same whatever came before; after at most rows − 1 further line feeds
+ * its row is the bottom one in either case; from then every LF scrolls, and rows + scrollback
+ * scrolls replace every buffer line by one created blank (same erase attributes, as the pen is the
+ * same) and written identically. So the state after (prefix + tail from the cut) equals the state
+ * after (prefix + dropped part + tail): the dropped part is skipped. Coloured output (`ls --color`,
+ * grep, compilers, test runners) resets the pen at the end of each line, so it is skipped like
+ * plain text; output that changes colour without ever resetting it is parsed in full.
  *
  * Decoding: the scanner runs xterm's UTF-8 decoder (Utf8ToUtf32, same chunking as the original
  * writes) and its VT500 transition table on the same bytes, so it knows the parser state exactly.
@@ -27,7 +35,8 @@ import { A, isPlain, NON_ASCII_PRINTABLE, S, TABLE } from './vt500-table.ts';
 
 /** Cut candidates are recorded at most once per this many line feeds. */
 const CANDIDATE_EVERY_LF = 32;
-
+/** Posted in place of a dropped part whose pen changes cannot be proven absent (see above). */
+const SGR_RESET = new Uint8Array([0x1b, 0x5b, 0x30, 0x6d]);
 
 const MAX_PARAMS = 32;
 
@@ -61,6 +70,15 @@ export class FastForward {
   #regionNormal = false;
   #regionAlt = false;
   #reverseWrap = false;
+  /**
+   * The last SGR was a bare SGR 0 (`CSI m`, `CSI 0 m`). Only consulted where an SGR came after the
+   * last posted byte, i.e. inside the run, where nothing else can touch the pen.
+   */
+  #penReset = true;
+  /** SGR sequences dispatched so far: equal counts at two offsets mean the same pen in between. */
+  #pen = 0;
+  /** `#pen` at `#heldStart` (what the mirror's pen will be once everything before it is parsed). */
+  #heldPen = 0;
 
   // --- the held run
   #inRun = false;
@@ -68,9 +86,10 @@ export class FastForward {
   #heldBytes = 0;
   /** Absolute stream offset of the first held byte (or of `#seg` when nothing is held). */
   #heldStart = 0;
-  /** Cut candidates: absolute offsets of the first CR after each LF, and the run's LF count there. */
+  /** Cut candidates: absolute offsets of the first CR after each LF, the run's LF count and `#pen` there. */
   #cand: number[] = [];
   #candLf: number[] = [];
+  #candPen: number[] = [];
   #candHead = 0;
   #lf = 0;
   #needCand = true;
@@ -195,7 +214,7 @@ export class FastForward {
           while (i < length && (byte1 = input[i]!) >= 0x20 && byte1 < 0x7f) i++;
           continue;
         }
-        if (this.#inRun && (byte1 === 0x0a || byte1 === 0x0d)) this.#runLineBreak(byte1, i);
+        if (this.#inRun && st === S.GROUND && (byte1 === 0x0a || byte1 === 0x0d)) this.#runLineBreak(byte1, i);
         else this.#cp(byte1, i, hold);
         i++;
         continue;
@@ -293,10 +312,13 @@ export class FastForward {
     } else if (this.#needCand) {
       // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
       // and a candidate per line would be garbage at the line rate (young-generation RSS).
+      // Only where the pen is provably the same after a cut (otherwise the next line's CR is tried).
+      if (!this.#penReset && this.#pen !== this.#heldPen) return;
       const n = this.#cand.length;
       if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
         this.#cand.push(this.#base + i);
         this.#candLf.push(this.#lf);
+        this.#candPen.push(this.#pen);
       }
       this.#needCand = false;
     }
@@ -305,21 +327,29 @@ export class FastForward {
   /** One decoded code point; `i` is the index in the chunk of its last byte. */
   #cp(cp: number, i: number, hold: boolean): void {
     if (this.#inRun) {
-      if (isPlain(cp)) {
+      const st = this.#state;
+      if (st === S.GROUND && isPlain(cp)) {
         if (cp === 0x0a || cp === 0x0d) this.#runLineBreak(cp, i);
         return;
       }
-      this.#endRun();
+      // SGR and EL keep the run going: ESC, '[', parameters, then 'm' or 'K'. Anything else ends it.
+      const goesOn =
+        st === S.GROUND ? cp === 0x1b : st === S.ESCAPE ? cp === 0x5b : (st === S.CSI_ENTRY || st === S.CSI_PARAM) && ((cp >= 0x30 && cp <= 0x3b) || cp === 0x6d || cp === 0x4b);
+      if (!goesOn) this.#endRun();
+      this.#step(cp);
+      return;
     } else if (hold && cp < 0x80 && this.#state === S.GROUND && isPlain(cp) && this.#safe()) {
       // A run starts right before this ASCII byte.
       if (i > this.#seg) this.#post(this.#data.subarray(this.#seg, i));
       this.#seg = i;
       this.#heldStart = this.#base + i;
+      this.#heldPen = this.#pen;
       this.#inRun = true;
       this.#lf = 0;
       this.#needCand = true;
       this.#cand.length = 0;
       this.#candLf.length = 0;
+      this.#candPen.length = 0;
       this.#candHead = 0;
       this.#cp(cp, i, hold);
       return;
@@ -339,6 +369,7 @@ export class FastForward {
     this.#inRun = false;
     this.#cand.length = 0;
     this.#candLf.length = 0;
+    this.#candPen.length = 0;
     this.#candHead = 0;
   }
 
@@ -349,9 +380,13 @@ export class FastForward {
     while (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= need) best = this.#candHead++;
     if (best < 0) return;
     const to = this.#cand[best]!;
+    const pen = this.#candPen[best]!;
     this.#compactCandidates();
     this.skippedBytes += to - this.#heldStart;
     this.#discardTo(to);
+    // The dropped part changed the pen, and it was reset before the cut: reset the mirror's too.
+    if (pen !== this.#heldPen) this.#post(SGR_RESET);
+    this.#heldPen = pen;
   }
 
   /** Removes held bytes (and bytes of the current chunk) before absolute offset `to`. */
@@ -402,6 +437,7 @@ export class FastForward {
     if (this.#candHead > 1024 && this.#candHead * 2 > this.#cand.length) {
       this.#cand = this.#cand.slice(this.#candHead);
       this.#candLf = this.#candLf.slice(this.#candHead);
+      this.#candPen = this.#candPen.slice(this.#candHead);
       this.#candHead = 0;
     }
   }
@@ -411,9 +447,11 @@ export class FastForward {
     const pendingEnd = this.#base + splitAt;
     while (this.#heldBytes + (splitAt - this.#seg) > this.#bound) {
       if (this.#candHead < this.#cand.length && this.#cand[this.#candHead]! > this.#heldStart) {
+        this.#heldPen = this.#candPen[this.#candHead]!;
         this.#postTo(this.#cand[this.#candHead++]!);
       } else {
         this.#postTo(pendingEnd);
+        this.#heldPen = this.#pen;
         this.#candHead = this.#cand.length;
         break;
       }
@@ -473,6 +511,11 @@ export class FastForward {
   #csi(final: number): void {
     const collect = this.#collect;
     const p = this.#params;
+    if (collect === 0 && final === 0x6d /* m */) {
+      this.#pen++;
+      this.#penReset = p.length === 1 && p[0] === 0 && !this.#paramsWeird;
+      return;
+    }
     if (final === 0x72 /* r */) {
       if (collect === 0) {
         // DECSTBM, as xterm's setScrollRegion.
