@@ -72,8 +72,9 @@ async function state(t: { term: Term; ser: InstanceType<typeof SerializeAddon> }
 }
 
 /** Colours around a line, as programs print them (most reset at the end of the line, some do not). */
-const PENS = ['\x1b[32m', '\x1b[01;31m\x1b[K', '\x1b[1;4:3;38;2;1;2;3m', '\x1b[48;5;17m', '\x1b[58;5;3;4m', '\x1b[59m', '\x1b[7;9;53m', '\x1b[0;33m'];
-const PEN_ENDS = ['\x1b[0m', '\x1b[m', '\x1b[m\x1b[K', '\x1b[00m', '', '\x1b[39m', '\x1b[0;32m', '\x1b[K', '\x1b[2K', '\x1b[;m'];
+const PENS = ['\x1b[32m', '\x1b[01;31m\x1b[K', '\x1b[1;4:3;38;2;1;2;3m', '\x1b[48;5;17m', '\x1b[58;5;3;4m', '\x1b[59m', '\x1b[7;9;53m', '\x1b[0;33m', '\x1b[1m', '\x1b[2;3;21m', '\x1b[38;5;0m', '\x1b[97;100m', '\x1b[6m', '\x1b[4;5;8m'];
+// Closers as chalk and friends print them (22-29, 39, 49, 55), and resets.
+const PEN_ENDS = ['\x1b[0m', '\x1b[m', '\x1b[m\x1b[K', '\x1b[00m', '', '\x1b[39m', '\x1b[0;32m', '\x1b[K', '\x1b[2K', '\x1b[;m', '\x1b[22m', '\x1b[39;49m', '\x1b[23;24;55m', '\x1b[27;29m', '\x1b[22;39m', '\x1b[24;25;28m'];
 
 const WORDS = ['a', 'hello', 'x'.repeat(7), '中文', '字', '🙂', 'é', 'e\u0301', 'ﾊﾝｶｸ', ' ', '  ', '-', '0123456789'];
 
@@ -122,7 +123,7 @@ function chunks(rnd: () => number, data: Buffer, max: number): Buffer[] {
   return out;
 }
 
-async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: number; scrollback: number; cuts?: number[] }): Promise<number> {
+async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: number; scrollback: number; cuts?: number[]; bound?: number; holdAll?: boolean }): Promise<number> {
   const rnd = mulberry32(seed);
   const cols = edge?.cols ?? 8 + Math.floor(rnd() * 30);
   const rows = edge?.rows ?? 2 + Math.floor(rnd() * 8);
@@ -137,14 +138,14 @@ async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: 
       prev = c;
     }
   } else parts = chunks(rnd, data, pick(rnd, [3, 17, 64, 300, 2000]));
-  const bound = pick(rnd, [16, 100, 1000, 1 << 20]);
+  const bound = edge?.bound ?? pick(rnd, [16, 100, 1000, 1 << 20]);
   const a = makeTerm(cols, rows, scrollback);
   const b = makeTerm(cols, rows, scrollback);
   const ff = new FastForward(rows, scrollback, bound, (d) => b.term.write(new Uint8Array(d)));
   const holdP = rnd();
   for (const p of parts) {
     a.term.write(new Uint8Array(p));
-    ff.write(p, rnd() < holdP + 0.3);
+    ff.write(p, edge?.holdAll || rnd() < holdP + 0.3);
     assert.ok(ff.heldBytes <= bound, `held ${ff.heldBytes} bytes over the bound ${bound}`);
   }
   ff.flush();
@@ -196,12 +197,14 @@ describe('terminals: mirror fast-forward', () => {
     }
   });
 
-  it('coloured floods are skipped like plain ones when lines reset the pen; colour changes without a reset are parsed in full', () => {
+  it('coloured floods are skipped like plain ones when lines close their colours; a colour left set is parsed in full', () => {
     const styles: [string, string, boolean][] = [
       ['ls --color', '\x1b[0m\x1b[01;34mdirectory\x1b[0m  file.txt\r\n', true],
       ['grep --color', 'src/a.ts:\x1b[01;31m\x1b[Kmatch\x1b[m\x1b[K rest of the line\r\n', true],
-      ['test runner', '\x1b[32m✔\x1b[39m passes \x1b[2m(3 ms)\x1b[22m\x1b[0m\r\n', true],
-      ['no reset', '\x1b[32mgreen\x1b[31m red\r\n', false],
+      ['cargo', '\x1b[0m\x1b[1m\x1b[32m   Compiling\x1b[0m keel v0.1.0\r\n', true],
+      ['chalk (closes each colour, never resets)', '\x1b[32m✔\x1b[39m passes \x1b[2m(3 ms)\x1b[22m \x1b[1m\x1b[41mbold\x1b[49m\x1b[22m\r\n', true],
+      ['a colour left set', '\x1b[32mgreen\x1b[31m red\r\n', false],
+      ['a 256-colour index 0 is not a reset', '\x1b[38;5;0mblack\x1b[39m\r\n', false],
     ];
     for (const [name, line, skips] of styles) {
       const bound = 512 * 1024;
@@ -219,12 +222,12 @@ describe('terminals: mirror fast-forward', () => {
     }
   });
 
-  it('edge cases: cuts around ESC, split UTF-8, wide characters at the line end, exact line counts', async () => {
+  it('edge cases: cuts around ESC, split UTF-8, wide characters at the line end, exact line counts, pens across a flood', async () => {
     const rows = 4;
     const scrollback = 5;
     const cols = 10;
     const lines = (n: number, s = 'l') => Array.from({ length: n }, (_, i) => `${s}${i}\r\n`).join('');
-    const cases: { data: Buffer; cuts?: number[] }[] = [];
+    const cases: { data: Buffer; cuts?: number[]; bound?: number; holdAll?: boolean; skips?: boolean }[] = [];
     const exact = rows + scrollback + 1;
     const need = 2 * rows + scrollback + 1;
     for (const n of [exact - 1, exact, exact + 1, need - 1, need, need + 1, 3 * need]) {
@@ -250,7 +253,33 @@ describe('terminals: mirror fast-forward', () => {
     const c1 = Buffer.concat([Buffer.from(lines(need + 2)), Buffer.from([0xc2, 0x9b]), Buffer.from('31mred\r\n'), Buffer.from(lines(need + 2))]);
     const c1at = c1.indexOf(0xc2);
     cases.push({ data: c1, cuts: [c1at + 1] });
+    // Pens across a flood: closers that do and do not bring the pen back to SGR 0's (a cut relies on it).
+    const flood = (line: string) => Array.from({ length: 3 * need }, (_, i) => line.replace('#', String(i))).join('');
+    const pens: [string, boolean][] = [
+      ['\x1b[97;100m#\x1b[39m\r\n', false], // the background is left set
+      ['\x1b[1;2m#\x1b[22m\r\n', true],
+      ['\x1b[31;53m#\x1b[55m\r\n', false], // the colour is left set
+      ['\x1b[4m#\x1b[21m\x1b[24m\r\n', true],
+      ['\x1b[38;5;0m#\x1b[39m\r\n', false], // extended colours are not modelled (and that 0 is no reset)
+      ['\x1b[38;5;1;0m#\r\n', false],
+      ['\x1b[31m#\x1b[0;1m\r\n', false], // bold is left set
+      ['\x1b[3m#\x1b[23m\r\n', true],
+      ['\x1b[53m#\x1b[55m\r\n', true],
+      ['\x1b[7;8;9m#\x1b[27;28;29m\r\n', true],
+      ['\x1b[5m#\x1b[25m\r\n', true],
+      ['\x1b[6m#\x1b[0m\r\n', true],
+      ['\x1b[41m#\x1b[49m\x1b[K\r\n', true],
+      ['\x1b[1m#\x1b[22m\x1b[4:3m\x1b[24m\r\n', false], // sub-parameters are not modelled
+    ];
+    for (const [line, skips] of pens) cases.push({ data: Buffer.from('\x1b[1;31mred\x1b[0m' + flood(line) + 'end'), bound: 1 << 20, holdAll: true, skips });
+    // Sequences that set the pen without SGR, then a flood whose own SGRs cancel out.
+    for (const [save, restore] of [['\x1b7', '\x1b8'], ['\x1b[s', '\x1b[u'], ['\x1b[?1048h', '\x1b[?1048l'], ['\x1b[?1049h', '\x1b[?1049l'], ['', '\x1b[1"q'], ['', '\x1b[!p'], ['', '\x1bc']]) {
+      cases.push({ data: Buffer.from(`\x1b[31;44m${save}\x1b[0m${restore}x` + flood('\x1b[1m#\x1b[22m\r\n') + 'end'), bound: 1 << 20, holdAll: true, skips: false });
+    }
     let seed = 10_000;
-    for (const c of cases) await runCase(seed++, { ...c, cols, rows, scrollback });
+    for (const c of cases) {
+      const skipped = await runCase(seed++, { ...c, cols, rows, scrollback });
+      if (c.skips !== undefined) assert.equal(skipped > 0, c.skips, `case ${seed - 1}: ${JSON.stringify(c.data.toString().slice(0, 60))}… skipped ${skipped}`);
+    }
   });
 });

@@ -14,16 +14,17 @@
  *
  * A cut is placed right before a CR, in GROUND, with at least 2·rows + scrollback + 1 LFs of the
  * run after it, where the pen is provably the same in both streams: either no SGR came between the
- * last posted byte and the cut, or the last SGR before the cut was a bare `CSI m`/`CSI 0 m` and a
- * `CSI 0 m` is posted in place of the dropped part (SGR 0 resets all of the pen but the hyperlink,
- * which a run cannot change; its ESC also ends any sequence a split left open). From the CR on,
+ * last posted byte and the cut, or the pen at the cut is what SGR 0 makes of it (every attribute set
+ * since the last SGR 0 was closed again, e.g. `ESC[32m…ESC[39m` or `ESC[1m…ESC[0m`) and a `CSI 0 m`
+ * is posted in place of the dropped part (SGR 0 resets all of the pen but the hyperlink, which a
+ * run cannot change; its ESC also ends any sequence a split left open). From the CR on,
  * the cursor's column is the same whatever came before; after at most rows − 1 further line feeds
  * its row is the bottom one in either case; from then every LF scrolls, and rows + scrollback
  * scrolls replace every buffer line by one created blank (same erase attributes, as the pen is the
  * same) and written identically. So the state after (prefix + tail from the cut) equals the state
  * after (prefix + dropped part + tail): the dropped part is skipped. Coloured output (`ls --color`,
- * grep, compilers, test runners) resets the pen at the end of each line, so it is skipped like
- * plain text; output that changes colour without ever resetting it is parsed in full.
+ * grep, compilers, chalk-style `ESC[32m…ESC[39m`) closes its colours by the end of each line, so it
+ * is skipped like plain text; output that leaves a colour set is parsed in full.
  *
  * Decoding: the scanner runs xterm's UTF-8 decoder (Utf8ToUtf32, same chunking as the original
  * writes) and its VT500 transition table on the same bytes, so it knows the parser state exactly.
@@ -37,6 +38,28 @@ import { A, isPlain, NON_ASCII_PRINTABLE, S, TABLE } from './vt500-table.ts';
 const CANDIDATE_EVERY_LF = 32;
 /** Posted in place of a dropped part whose pen changes cannot be proven absent (see above). */
 const SGR_RESET = new Uint8Array([0x1b, 0x5b, 0x30, 0x6d]);
+
+/**
+ * The simple SGR attributes, by parameter: a positive entry sets those attribute bits, a negative
+ * one (a mask) clears them, 0 is anything else (extended colours 38/48/58, 59, attributes xterm
+ * ignores). Each bit is one part of xterm's pen that SGR 0 resets and a closing parameter (22-29,
+ * 39, 49, 55) resets exactly as SGR 0 does, so no bits set means the pen equals SGR 0's.
+ */
+const SGR_ATTRS: Int16Array = (() => {
+  const [FG, BG, BOLD, DIM, ITALIC, UNDERLINE, BLINK, INVERSE, INVISIBLE, STRIKE, OVERLINE] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+  const t = new Int16Array(108);
+  const set = (v: number, bits: number) => (t[v] = bits);
+  const clear = (v: number, bits: number) => (t[v] = ~bits);
+  for (let v = 30; v <= 37; v++) {
+    set(v, FG);
+    set(v + 60, FG);
+    set(v + 10, BG);
+    set(v + 70, BG);
+  }
+  for (const [v, bits] of [[1, BOLD], [2, DIM], [3, ITALIC], [4, UNDERLINE], [21, UNDERLINE], [5, BLINK], [7, INVERSE], [8, INVISIBLE], [9, STRIKE], [53, OVERLINE]] as const) set(v, bits);
+  for (const [v, bits] of [[22, BOLD | DIM], [23, ITALIC], [24, UNDERLINE], [25, BLINK], [27, INVERSE], [28, INVISIBLE], [29, STRIKE], [55, OVERLINE], [39, FG], [49, BG]] as const) clear(v, bits);
+  return t;
+})();
 
 const MAX_PARAMS = 32;
 
@@ -71,10 +94,13 @@ export class FastForward {
   #regionAlt = false;
   #reverseWrap = false;
   /**
-   * The last SGR was a bare SGR 0 (`CSI m`, `CSI 0 m`). Only consulted where an SGR came after the
-   * last posted byte, i.e. inside the run, where nothing else can touch the pen.
+   * The pen as SGR 0 would leave it, tracked exactly for the simple SGR attributes: those set and
+   * not cleared since the last SGR 0 (SGR_ATTRS bits), and whether anything else touched the pen
+   * since (extended colours, sub-parameters, unknown attributes, DECSCA, a cursor restore, a
+   * reset). The pen is "clean" when both are empty: then it equals what `CSI 0 m` makes of it.
    */
-  #penReset = true;
+  #penDirty = 0;
+  #penExotic = false;
   /** SGR sequences dispatched so far: equal counts at two offsets mean the same pen in between. */
   #pen = 0;
   /** `#pen` at `#heldStart` (what the mirror's pen will be once everything before it is parsed). */
@@ -313,7 +339,7 @@ export class FastForward {
       // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
       // and a candidate per line would be garbage at the line rate (young-generation RSS).
       // Only where the pen is provably the same after a cut (otherwise the next line's CR is tried).
-      if (!this.#penReset && this.#pen !== this.#heldPen) return;
+      if (this.#pen !== this.#heldPen && (this.#penDirty !== 0 || this.#penExotic)) return;
       const n = this.#cand.length;
       if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
         this.#cand.push(this.#base + i);
@@ -492,6 +518,8 @@ export class FastForward {
         this.#csi(cp);
         break;
       case A.ESC_DISPATCH:
+        // DECRC and RIS set the pen.
+        if ((cp === 0x38 || cp === 0x63) && this.#collect === 0) this.#penExotic = true;
         if (cp === 0x63 && this.#collect === 0) {
           // RIS: everything back to defaults.
           this.#alt = false;
@@ -511,11 +539,9 @@ export class FastForward {
   #csi(final: number): void {
     const collect = this.#collect;
     const p = this.#params;
-    if (collect === 0 && final === 0x6d /* m */) {
-      this.#pen++;
-      this.#penReset = p.length === 1 && p[0] === 0 && !this.#paramsWeird;
-      return;
-    }
+    if (collect === 0 && final === 0x6d /* m */) return this.#sgr();
+    // Sequences that set the pen otherwise: SCORC, DECSTR, DECSCA, and private mode resets (1048, 1049 restore the cursor).
+    if ((collect === 0 && final === 0x75) || (collect === 0x21 && final === 0x70) || (collect === 0x22 && final === 0x71) || (collect === 0x3f && final === 0x6c)) this.#penExotic = true;
     if (final === 0x72 /* r */) {
       if (collect === 0) {
         // DECSTBM, as xterm's setScrollRegion.
@@ -554,6 +580,30 @@ export class FastForward {
             this.#regionAlt = false;
           }
         }
+      }
+    }
+  }
+
+  /** SGR, as xterm's charAttributes applies it, reduced to SGR_ATTRS bits (see `#penDirty`). */
+  #sgr(): void {
+    this.#pen++;
+    if (this.#paramsWeird) {
+      this.#penExotic = true;
+      return;
+    }
+    for (const v of this.#params) {
+      if (v === 0) {
+        this.#penDirty = 0;
+        this.#penExotic = false;
+        continue;
+      }
+      const a = v < SGR_ATTRS.length ? SGR_ATTRS[v]! : 0;
+      if (a > 0) this.#penDirty |= a;
+      else if (a < 0) this.#penDirty &= a;
+      else {
+        // 38/48/58 take the parameters after them as a colour: stop reading here.
+        this.#penExotic = true;
+        return;
       }
     }
   }
