@@ -240,8 +240,20 @@ export class FastForward {
           while (i < length && (byte1 = input[i]!) >= 0x20 && byte1 < 0x7f) i++;
           continue;
         }
-        if (this.#inRun && st === S.GROUND && (byte1 === 0x0a || byte1 === 0x0d)) this.#runLineBreak(byte1, i);
-        else this.#cp(byte1, i, hold);
+        if (this.#inRun && st === S.GROUND) {
+          if (byte1 === 0x0a || byte1 === 0x0d) {
+            this.#runLineBreak(byte1, i++);
+            continue;
+          }
+          if (byte1 === 0x1b) {
+            const end = this.#runCsi(input, i);
+            if (end > 0) {
+              i = end;
+              continue;
+            }
+          }
+        }
+        this.#cp(byte1, i, hold);
         i++;
         continue;
       }
@@ -348,6 +360,38 @@ export class FastForward {
       }
       this.#needCand = false;
     }
+  }
+
+  /**
+   * A whole SGR or EL (`ESC [ Pm m|K`) inside a run and inside this chunk, read in one go: the hot
+   * path of coloured floods. The same parameters, pen and parser state as stepping through it byte
+   * by byte; returns the index after it, or -1 (anything else, or split across chunks) to step.
+   */
+  #runCsi(input: Uint8Array, i: number): number {
+    const n = input.length;
+    if (i + 2 >= n || input[i + 1] !== 0x5b) return -1;
+    const p: number[] = [0];
+    let weird = false;
+    for (let j = i + 2; j < n; j++) {
+      const c = input[j]!;
+      if (c >= 0x30 && c <= 0x39) {
+        const k = p.length - 1;
+        const v = p[k]! * 10 + (c - 0x30);
+        if (v > 0x7fffffff) weird = true;
+        p[k] = Math.min(v, 0x7fffffff);
+      } else if (c === 0x3b) {
+        if (p.length >= MAX_PARAMS) weird = true;
+        else p.push(0);
+      } else if (c === 0x3a) weird = true;
+      else if (c === 0x6d || c === 0x4b) {
+        this.#params = p;
+        this.#paramsWeird = weird;
+        this.#collect = 0;
+        if (c === 0x6d) this.#sgr();
+        return j + 1;
+      } else return -1;
+    }
+    return -1;
   }
 
   /** One decoded code point; `i` is the index in the chunk of its last byte. */
