@@ -141,7 +141,7 @@ async function runCase(seed: number, edge?: { data: Buffer; cols: number; rows: 
   const bound = edge?.bound ?? pick(rnd, [16, 100, 1000, 1 << 20]);
   const a = makeTerm(cols, rows, scrollback);
   const b = makeTerm(cols, rows, scrollback);
-  const ff = new FastForward(rows, scrollback, bound, (d) => b.term.write(new Uint8Array(d)));
+  const ff = new FastForward(cols, rows, scrollback, bound, (d) => b.term.write(new Uint8Array(d)));
   const holdP = rnd();
   for (const p of parts) {
     a.term.write(new Uint8Array(p));
@@ -179,7 +179,7 @@ describe('terminals: mirror fast-forward', () => {
     for (const [rows, scrollback] of [[24, 0], [24, 2000], [100, 100_000]] as const) {
       const bound = 512 * 1024;
       let posted = 0;
-      const ff = new FastForward(rows, scrollback, bound, (d) => (posted += d.length));
+      const ff = new FastForward(80, rows, scrollback, bound, (d) => (posted += d.length));
       const maxCand = 2 * Math.max(1024, (2 * rows + scrollback) / 32 + 2);
       let peakCand = 0;
       // 40 MB of short lines, as a PTY hands them out (LF → CR LF, 4 KiB reads).
@@ -197,8 +197,11 @@ describe('terminals: mirror fast-forward', () => {
     }
   });
 
-  it('coloured floods are skipped like plain ones when lines close their colours; a colour left set is parsed in full', () => {
+  it('floods of coloured lines that close their colours and of lines longer than the held window allows in LFs are skipped; a colour left set is parsed in full', () => {
     const styles: [string, string, boolean][] = [
+      // 2·40 + 2000 + 1 LFs of these would not fit in the 512 KiB window; their wraps count too.
+      ['JSON log lines, 1,000 chars', `{"level":"info","msg":"${'m'.repeat(960)}"}\r\n`, true],
+      ['minified, 20,000 chars', `${'x'.repeat(20_000)}\r\n`, true],
       ['ls --color', '\x1b[0m\x1b[01;34mdirectory\x1b[0m  file.txt\r\n', true],
       ['grep --color', 'src/a.ts:\x1b[01;31m\x1b[Kmatch\x1b[m\x1b[K rest of the line\r\n', true],
       ['cargo', '\x1b[0m\x1b[1m\x1b[32m   Compiling\x1b[0m keel v0.1.0\r\n', true],
@@ -209,16 +212,50 @@ describe('terminals: mirror fast-forward', () => {
     for (const [name, line, skips] of styles) {
       const bound = 512 * 1024;
       let posted = 0;
-      const ff = new FastForward(24, 2000, bound, (d) => (posted += d.length));
-      const block = Buffer.from(line.repeat(Math.ceil(4096 / Buffer.byteLength(line))));
-      const total = 100 * block.length * 8;
-      for (let i = 0; i < total / block.length; i++) ff.write(block, true);
+      const ff = new FastForward(120, 40, 2000, bound, (d) => (posted += d.length));
+      const block = Buffer.from(line.repeat(Math.ceil(65536 / Buffer.byteLength(line))));
+      const total = 16 * 1024 * 1024;
+      // In 4 KiB pieces, as a PTY hands them out.
+      for (let done = 0; done < total; done += block.length) for (let o = 0; o < block.length; o += 4096) ff.write(block.subarray(o, o + 4096), true);
       ff.flush();
       assert.equal(ff.heldBytes, 0);
       if (skips) assert.ok(ff.skippedBytes > 0.8 * total, `${name}: skipped ${ff.skippedBytes} of ${total}`);
       else assert.equal(ff.skippedBytes, 0, name);
       // Every byte is posted or skipped; each cut posts at most one 4-byte pen reset.
-      assert.ok(posted + ff.skippedBytes >= total && posted + ff.skippedBytes <= total + 4 * Math.ceil(total / 1000), name);
+      const fed = Math.ceil(total / block.length) * block.length;
+      assert.ok(posted + ff.skippedBytes >= fed && posted + ff.skippedBytes <= fed + 4 * Math.ceil(fed / 1000), name);
+    }
+  });
+
+  it('wrapped lines count as line advances exactly where the column is known, never more than xterm makes', async () => {
+    const rnd = mulberry32(77);
+    for (let c = 0; c < 200; c++) {
+      const cols = 2 + Math.floor(rnd() * 20);
+      const modes = pick(rnd, ['', '', '', '\x1b[?7l', '\x1b[20h', '\x1b[4h']);
+      // Insert mode (4h) shifts cells but wraps like replace mode.
+      let tracked = modes === '' || modes === '\x1b[4h';
+      let s = modes + 'start\r';
+      for (let k = 0; k < 30; k++) {
+        const n = pick(rnd, [0, 1, cols - 1, cols, cols + 1, 2 * cols, 2 * cols + 1, Math.floor(rnd() * 3 * cols)]);
+        let line = 'x'.repeat(n);
+        if (rnd() < 0.3) line = `\x1b[32m${line.slice(0, n >> 1)}\x1b[39m\x1b[K${line.slice(n >> 1)}`;
+        const odd = rnd() < 0.1 ? pick(rnd, ['\t', '\b', '中', 'e\u0301', '\x07']) : '';
+        if (odd && odd !== '\x07') tracked = false;
+        s += line + odd + pick(rnd, ['\r\n', '\n', '\r', '\n\r']);
+      }
+      const term = new Terminal({ cols, rows: 5, scrollback: 10_000, allowProposedApi: true, logLevel: 'off' });
+      const ff = new FastForward(cols, 5, 10_000, 1 << 30, () => {});
+      const data = Buffer.from(s);
+      // The run starts at an unknown column: only what comes after its first CR is counted.
+      const firstCr = data.indexOf(0x0d) + 1;
+      await new Promise<void>((r) => term.write(data.subarray(0, firstCr), r));
+      const before = term.buffer.active.baseY + term.buffer.active.cursorY;
+      await new Promise<void>((r) => term.write(data.subarray(firstCr), r));
+      ff.write(data, true);
+      const made = term.buffer.active.baseY + term.buffer.active.cursorY - before;
+      term.dispose();
+      assert.ok(ff.runAdvances <= made, `case ${c}: counted ${ff.runAdvances} line advances, xterm made ${made} (cols ${cols}): ${JSON.stringify(s)}`);
+      if (tracked && !s.includes('\t') && !s.includes('\b')) assert.equal(ff.runAdvances, made, `case ${c} (cols ${cols}): ${JSON.stringify(s.slice(0, 80))}`);
     }
   });
 

@@ -1,5 +1,5 @@
 /**
- * Lossless fast-forward of a terminal mirror through plain-text floods.
+ * Lossless fast-forward of a terminal mirror through floods of text.
  *
  * xterm parses a few MB/s; a program printing plain lines faster than that would otherwise pause its
  * PTY on the mirror's backlog. While the mirror is behind, output is held here (not yet posted to the
@@ -12,19 +12,23 @@
  * might move up). None of those changes any other terminal state (charsets, modes, tab stops, saved
  * cursor, hyperlink): only cells, the cursor's column, line wrap flags and the pen (SGR).
  *
- * A cut is placed right before a CR, in GROUND, with at least 2·rows + scrollback + 1 LFs of the
- * run after it, where the pen is provably the same in both streams: either no SGR came between the
- * last posted byte and the cut, or the pen at the cut is what SGR 0 makes of it (every attribute set
- * since the last SGR 0 was closed again, e.g. `ESC[32m…ESC[39m` or `ESC[1m…ESC[0m`) and a `CSI 0 m`
- * is posted in place of the dropped part (SGR 0 resets all of the pen but the hyperlink, which a
- * run cannot change; its ESC also ends any sequence a split left open). From the CR on,
- * the cursor's column is the same whatever came before; after at most rows − 1 further line feeds
- * its row is the bottom one in either case; from then every LF scrolls, and rows + scrollback
- * scrolls replace every buffer line by one created blank (same erase attributes, as the pen is the
- * same) and written identically. So the state after (prefix + tail from the cut) equals the state
- * after (prefix + dropped part + tail): the dropped part is skipped. Coloured output (`ls --color`,
- * grep, compilers, chalk-style `ESC[32m…ESC[39m`) closes its colours by the end of each line, so it
- * is skipped like plain text; output that leaves a colour set is parsed in full.
+ * A cut is placed right before a CR, in GROUND, with at least 2·rows + scrollback + 1 line
+ * advances of the run after it: LFs, and the wraps of lines whose column is known (printable ASCII
+ * from a CR on, with autowrap on and LNM off, counted exactly as xterm's print wraps; after a tab,
+ * a BS or a non-ASCII character the rest of the line counts only its LF). The pen there must be
+ * provably the same in both streams: either no SGR came between the last posted byte and the cut,
+ * or the pen at the cut is what SGR 0 makes of it (every attribute set since the last SGR 0 was
+ * closed again, e.g. `ESC[32m…ESC[39m` or `ESC[1m…ESC[0m`) and a `CSI 0 m` is posted in place of
+ * the dropped part (SGR 0 resets all of the pen but the hyperlink, which a run cannot change; its
+ * ESC also ends any sequence a split left open). From the CR on, the cursor's column is the same
+ * whatever came before; after at most rows − 1 further advances its row is the bottom one in
+ * either case; from then every advance scrolls, and rows + scrollback scrolls replace every buffer
+ * line by one created blank (same erase attributes, as the pen is the same) and written
+ * identically. So the state after (prefix + tail from the cut) equals the state after (prefix +
+ * dropped part + tail): the dropped part is skipped. Coloured output (`ls --color`, grep,
+ * compilers, chalk-style `ESC[32m…ESC[39m`) closes its colours by the end of each line, so it is
+ * skipped like plain text, and so are lines of any length (a 20,000-character line is 167 advances
+ * at 120 columns); output that leaves a colour set is parsed in full.
  *
  * Decoding: the scanner runs xterm's UTF-8 decoder (Utf8ToUtf32, same chunking as the original
  * writes) and its VT500 transition table on the same bytes, so it knows the parser state exactly.
@@ -34,7 +38,7 @@
 
 import { A, isPlain, NON_ASCII_PRINTABLE, S, TABLE } from './vt500-table.ts';
 
-/** Cut candidates are recorded at most once per this many line feeds. */
+/** Cut candidates are recorded at most once per this many line advances. */
 const CANDIDATE_EVERY_LF = 32;
 /** Posted in place of a dropped part whose pen changes cannot be proven absent (see above). */
 const SGR_RESET = new Uint8Array([0x1b, 0x5b, 0x30, 0x6d]);
@@ -77,6 +81,7 @@ export class FastForward {
   readonly #post: (data: Uint8Array) => void;
   readonly #bound: number;
   #rows: number;
+  #cols: number;
   #scrollback: number;
   /** Bytes dropped so far. */
   skippedBytes = 0;
@@ -93,6 +98,11 @@ export class FastForward {
   #regionNormal = false;
   #regionAlt = false;
   #reverseWrap = false;
+  /** DECAWM, LNM: wrapped lines are counted only with autowrap on and LNM off. */
+  #autowrap = true;
+  #lnm = false;
+  /** The cursor's column inside a run, from its last CR (-1: not known, e.g. after a tab, BS or non-ASCII). */
+  #col = -1;
   /**
    * The pen as SGR 0 would leave it, tracked exactly for the simple SGR attributes: those set and
    * not cleared since the last SGR 0 (SGR_ATTRS bits), and whether anything else touched the pen
@@ -114,10 +124,10 @@ export class FastForward {
   #heldStart = 0;
   /** Cut candidates: absolute offsets of the first CR after each LF, the run's LF count and `#pen` there. */
   #cand: number[] = [];
-  #candLf: number[] = [];
+  #candAdv: number[] = [];
   #candPen: number[] = [];
   #candHead = 0;
-  #lf = 0;
+  #adv = 0;
   #needCand = true;
 
   // --- the chunk being written
@@ -126,11 +136,12 @@ export class FastForward {
   #base = 0;
   #seg = 0;
 
-  constructor(rows: number, scrollback: number, boundBytes: number, post: (data: Uint8Array) => void) {
+  constructor(cols: number, rows: number, scrollback: number, boundBytes: number, post: (data: Uint8Array) => void) {
+    this.#cols = Math.max(2, cols);
     this.#rows = rows;
     this.#scrollback = scrollback;
     this.#bound = Math.max(1, boundBytes);
-    this.#needLfCount = 2 * rows + scrollback + 1;
+    this.#needAdv = 2 * rows + scrollback + 1;
     this.#post = post;
   }
 
@@ -149,14 +160,20 @@ export class FastForward {
     return this.#cand.length;
   }
 
-  /** Line feeds after a cut needed to make everything before it invisible (2·rows + scrollback + 1). */
-  #needLfCount: number;
+  /** Line advances counted in the current run: LFs, and wraps where the column is known (for tests). */
+  get runAdvances(): number {
+    return this.#adv;
+  }
 
-  /** The terminal is resized: the caller flushes first (held output is parsed at the old size). */
-  resize(rows: number): void {
+  /** Line advances after a cut needed to make everything before it invisible (2·rows + scrollback + 1). */
+  #needAdv: number;
+
+  /** The terminal is resized: held output is posted first (it is parsed at the old size). */
+  resize(cols: number, rows: number): void {
     this.flush();
+    this.#cols = Math.max(2, cols);
     this.#rows = rows;
-    this.#needLfCount = 2 * rows + this.#scrollback + 1;
+    this.#needAdv = 2 * rows + this.#scrollback + 1;
   }
 
   /** Posts everything held; the run ends (a new one starts at the next eligible byte). */
@@ -236,8 +253,9 @@ export class FastForward {
         // Printable ASCII changes nothing the scanner tracks except inside a CSI/ESC/DCS sequence.
         const st = this.#state;
         if (byte1 >= 0x20 && byte1 < 0x7f && (st === S.GROUND ? this.#inRun || !hold : st === S.OSC_STRING || st === S.SOS_PM_APC_STRING || st === S.DCS_PASSTHROUGH)) {
-          i++;
+          const from = i++;
           while (i < length && (byte1 = input[i]!) >= 0x20 && byte1 < 0x7f) i++;
+          if (this.#col >= 0 && st === S.GROUND) this.#print(i - from);
           continue;
         }
         if (this.#inRun && st === S.GROUND) {
@@ -342,20 +360,24 @@ export class FastForward {
    */
   #runLineBreak(cp: number, i: number): void {
     if (cp === 0x0a) {
-      this.#lf++;
+      this.#adv++;
+      // As xterm's lineFeed: a LF at the right margin steps back from it (no wrap is pending after it).
+      if (this.#col >= this.#cols) this.#col = this.#cols - 1;
       this.#needCand = true;
-      if (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= this.#needLfCount) this.#cut();
+      if (this.#candHead < this.#cand.length && this.#adv - this.#candAdv[this.#candHead]! >= this.#needAdv) this.#cut();
       // Right after an ASCII byte: a safe split.
       if (this.#heldBytes + (i + 1 - this.#seg) > this.#bound) this.#enforceBound(i + 1);
-    } else if (this.#needCand) {
+    } else {
+      this.#col = this.#autowrap && !this.#lnm ? 0 : -1;
+      if (!this.#needCand) return;
       // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
       // and a candidate per line would be garbage at the line rate (young-generation RSS).
       // Only where the pen is provably the same after a cut (otherwise the next line's CR is tried).
       if (this.#pen !== this.#heldPen && (this.#penDirty !== 0 || this.#penExotic)) return;
       const n = this.#cand.length;
-      if (n === this.#candHead || this.#lf - this.#candLf[n - 1]! >= CANDIDATE_EVERY_LF) {
+      if (n === this.#candHead || this.#adv - this.#candAdv[n - 1]! >= CANDIDATE_EVERY_LF) {
         this.#cand.push(this.#base + i);
-        this.#candLf.push(this.#lf);
+        this.#candAdv.push(this.#adv);
         this.#candPen.push(this.#pen);
       }
       this.#needCand = false;
@@ -400,6 +422,8 @@ export class FastForward {
       const st = this.#state;
       if (st === S.GROUND && isPlain(cp)) {
         if (cp === 0x0a || cp === 0x0d) this.#runLineBreak(cp, i);
+        // BS, HT, wide and combining characters: where the cursor is is not tracked until the next CR.
+        else if (cp !== 0x07) this.#col = -1;
         return;
       }
       // SGR and EL keep the run going: ESC, '[', parameters, then 'm' or 'K'. Anything else ends it.
@@ -414,11 +438,12 @@ export class FastForward {
       this.#seg = i;
       this.#heldStart = this.#base + i;
       this.#heldPen = this.#pen;
+      this.#col = -1;
       this.#inRun = true;
-      this.#lf = 0;
+      this.#adv = 0;
       this.#needCand = true;
       this.#cand.length = 0;
-      this.#candLf.length = 0;
+      this.#candAdv.length = 0;
       this.#candPen.length = 0;
       this.#candHead = 0;
       this.#cp(cp, i, hold);
@@ -438,16 +463,16 @@ export class FastForward {
     this.#heldBytes = 0;
     this.#inRun = false;
     this.#cand.length = 0;
-    this.#candLf.length = 0;
+    this.#candAdv.length = 0;
     this.#candPen.length = 0;
     this.#candHead = 0;
   }
 
   /** Drops everything before the latest candidate with enough line feeds after it. */
   #cut(): void {
-    const need = this.#needLfCount;
+    const need = this.#needAdv;
     let best = -1;
-    while (this.#candHead < this.#cand.length && this.#lf - this.#candLf[this.#candHead]! >= need) best = this.#candHead++;
+    while (this.#candHead < this.#cand.length && this.#adv - this.#candAdv[this.#candHead]! >= need) best = this.#candHead++;
     if (best < 0) return;
     const to = this.#cand[best]!;
     const pen = this.#candPen[best]!;
@@ -506,7 +531,7 @@ export class FastForward {
   #compactCandidates(): void {
     if (this.#candHead > 1024 && this.#candHead * 2 > this.#cand.length) {
       this.#cand = this.#cand.slice(this.#candHead);
-      this.#candLf = this.#candLf.slice(this.#candHead);
+      this.#candAdv = this.#candAdv.slice(this.#candHead);
       this.#candPen = this.#candPen.slice(this.#candHead);
       this.#candHead = 0;
     }
@@ -565,10 +590,11 @@ export class FastForward {
         // DECRC and RIS set the pen.
         if ((cp === 0x38 || cp === 0x63) && this.#collect === 0) this.#penExotic = true;
         if (cp === 0x63 && this.#collect === 0) {
-          // RIS: everything back to defaults.
+          // RIS: everything back to defaults (LNM is an option in xterm.js: it stays).
           this.#alt = false;
           this.#regionNormal = this.#regionAlt = false;
           this.#reverseWrap = false;
+          this.#autowrap = true;
         }
         break;
       case A.STRING_END:
@@ -598,6 +624,7 @@ export class FastForward {
       } else if (collect === 0x3f) {
         // Restore of saved private modes (whatever xterm does with it): assume the worst.
         this.#reverseWrap = true;
+        this.#autowrap = false;
       }
       return;
     }
@@ -605,16 +632,19 @@ export class FastForward {
       // DECSTR: margins and modes reset.
       this.#setRegion(false);
       this.#reverseWrap = false;
+      this.#autowrap = true;
       return;
     }
     if ((final === 0x68 || final === 0x6c) && collect === 0x3f) {
       const set = final === 0x68;
       if (this.#paramsWeird) {
         this.#reverseWrap = true;
+        this.#autowrap = false;
         return;
       }
       for (const n of p) {
         if (n === 45) this.#reverseWrap = set;
+        else if (n === 7) this.#autowrap = set;
         else if (n === 1049 || n === 1047 || n === 47) {
           if (set && !this.#alt) {
             this.#alt = true;
@@ -625,6 +655,27 @@ export class FastForward {
           }
         }
       }
+      return;
+    }
+    if ((final === 0x68 || final === 0x6c) && collect === 0) {
+      // LNM (a LF is also a CR): while it is set (or unknown) the scanner does not count wrapped lines.
+      if (this.#paramsWeird) this.#lnm = true;
+      else for (const n of p) if (n === 20) this.#lnm = final === 0x68;
+    }
+  }
+
+  /**
+   * `k` printable ASCII characters from the known column `#col`: each one at the right margin wraps
+   * first (DECAWM, as xterm's print), and a wrap advances a line like a LF, so it counts too.
+   */
+  #print(k: number): void {
+    const cols = this.#cols;
+    const x = this.#col + k;
+    if (x <= cols) this.#col = x;
+    else {
+      const wraps = Math.floor((x - 1) / cols);
+      this.#adv += wraps;
+      this.#col = x - wraps * cols;
     }
   }
 

@@ -179,7 +179,7 @@ export class Mirror implements Disposable {
     this.#cols = cols;
     this.#scrollback = scrollback;
     this.#events = events;
-    this.#ff = new FastForward(rows, scrollback, Math.floor(backlogBound / 2), (d) => this.#postData(d));
+    this.#ff = new FastForward(cols, rows, scrollback, Math.floor(backlogBound / 2), (d) => this.#postData(d));
   }
 
   /** Bytes posted to the worker and not yet parsed. */
@@ -240,7 +240,7 @@ export class Mirror implements Disposable {
     if (this.#disposed) return;
     this.#cols = cols;
     // Held output is posted first: it is parsed at the old size, as in a real terminal.
-    this.#ff.resize(rows);
+    this.#ff.resize(cols, rows);
     this.#worker.post({ t: 'resize', id: this.id, cols, rows });
   }
 
