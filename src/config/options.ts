@@ -252,8 +252,8 @@ export const optionSpecs = {
     min: 16 * KiB,
     max: 256 * MiB,
     unit: 'bytes',
-    help: 'Output handed to a terminal\'s mirror (parsed in a worker thread) and not yet parsed.',
-    atLimit: 'The PTY is paused until the mirror has parsed half of it: the mirror sees every byte, so snapshots stay exact.',
+    help: 'Output handed to a terminal\'s mirror (parsed in a worker thread) and not yet parsed. Text that may still scroll away is held back first (at most half of this) and skipped once it provably cannot show.',
+    atLimit: 'The PTY is paused until the mirror has parsed half of it: the mirror sees every byte that can show, so snapshots stay exact.',
   }),
   terminalMirrorWorkers: int({
     group: 'terminals',

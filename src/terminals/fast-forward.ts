@@ -115,6 +115,8 @@ export class FastForward {
   #pen = 0;
   /** `#pen` at `#heldStart` (what the mirror's pen will be once everything before it is parsed). */
   #heldPen = 0;
+  /** A cut dropped pen changes: `CSI 0 m` goes before the next post. */
+  #resetPending = false;
 
   // --- the held run
   #inRun = false;
@@ -198,7 +200,7 @@ export class FastForward {
       // An original chunk boundary is a safe split.
       this.#enforceBound(data.length);
     } else if (this.#seg < data.length) {
-      this.#post(data.subarray(this.#seg));
+      this.#emit(data.subarray(this.#seg));
     }
     this.#data = new Uint8Array(0);
   }
@@ -434,7 +436,7 @@ export class FastForward {
       return;
     } else if (hold && cp < 0x80 && this.#state === S.GROUND && isPlain(cp) && this.#safe()) {
       // A run starts right before this ASCII byte.
-      if (i > this.#seg) this.#post(this.#data.subarray(this.#seg, i));
+      if (i > this.#seg) this.#emit(this.#data.subarray(this.#seg, i));
       this.#seg = i;
       this.#heldStart = this.#base + i;
       this.#heldPen = this.#pen;
@@ -456,9 +458,18 @@ export class FastForward {
     return !(this.#alt ? this.#regionAlt : this.#regionNormal) && !this.#reverseWrap;
   }
 
+  /** Every post goes through here: a pen reset owed by a cut goes first. */
+  #emit(d: Uint8Array): void {
+    if (this.#resetPending) {
+      this.#resetPending = false;
+      this.#post(SGR_RESET);
+    }
+    this.#post(d);
+  }
+
   /** Posts the held bytes and the current chunk up to `#seg`... and ends the run. */
   #endRun(): void {
-    for (const h of this.#held) this.#post(h);
+    for (const h of this.#held) this.#emit(h);
     this.#held = [];
     this.#heldBytes = 0;
     this.#inRun = false;
@@ -479,8 +490,9 @@ export class FastForward {
     this.#compactCandidates();
     this.skippedBytes += to - this.#heldStart;
     this.#discardTo(to);
-    // The dropped part changed the pen, and it was reset before the cut: reset the mirror's too.
-    if (pen !== this.#heldPen) this.#post(SGR_RESET);
+    // The dropped part changed the pen, and it was reset before the cut: reset the mirror's too,
+    // right before whatever is posted next (one message, not one per cut).
+    if (pen !== this.#heldPen) this.#resetPending = true;
     this.#heldPen = pen;
   }
 
@@ -511,17 +523,17 @@ export class FastForward {
       if (h.length <= n) {
         this.#held.shift();
         this.#heldBytes -= h.length;
-        this.#post(h);
+        this.#emit(h);
         n -= h.length;
       } else {
-        this.#post(h.subarray(0, n));
+        this.#emit(h.subarray(0, n));
         this.#held[0] = h.subarray(n);
         this.#heldBytes -= n;
         n = 0;
       }
     }
     if (n > 0) {
-      this.#post(this.#data.subarray(this.#seg, this.#seg + n));
+      this.#emit(this.#data.subarray(this.#seg, this.#seg + n));
       this.#seg += n;
     }
     this.#heldStart = to;

@@ -2,12 +2,13 @@
  * Main-thread side of the headless mirrors: a small pool of worker threads (mirror-worker.ts), each
  * hosting the mirrors of many sessions (a worker per session would cost an isolate, megabytes, per
  * tab). A `Mirror` counts the bytes it has posted and not yet seen parsed: its backlog, which the
- * session bounds by pausing the PTY. Output goes through a `FastForward` first: plain text is held
- * and whatever of it provably cannot show in the final screen and scrollback is skipped
- * (fast-forward.ts). Held text is posted once output has been quiet for `MIRROR_QUIET_MS` (or has
- * been held for `MIRROR_MAX_HOLD_MS`), when a snapshot or the screen text is asked for, or (its
- * oldest part) when it passes half the backlog bound. So during a plain flood the worker parses only what can still show, instead of spending a
- * core on bytes that scroll away (on a small machine that core is the PTY's throughput).
+ * session bounds by pausing the PTY. Output goes through a `FastForward` first: text that may still
+ * scroll away is held, and whatever of it provably cannot show in the final screen and scrollback
+ * is skipped (fast-forward.ts). Held text is posted once output has been quiet for
+ * `MIRROR_QUIET_MS` (or has been held for `MIRROR_MAX_HOLD_MS` while output only trickles), when a
+ * snapshot or the screen text is asked for, or (its oldest part) when it passes half the backlog
+ * bound. So during a flood the worker parses only what can still show, instead of spending a core
+ * on bytes that scroll away (on a small machine that core is the PTY's throughput).
  */
 import { Worker } from 'node:worker_threads';
 import type { Disposable } from '../core/lifecycle.ts';
@@ -28,6 +29,12 @@ const MIRROR_WORKER_YOUNG_GEN_MB = 4;
 export const MIRROR_QUIET_MS = 20;
 /** Held text is posted after this long even while output continues (a steady trickle never goes quiet). */
 export const MIRROR_MAX_HOLD_MS = 250;
+/**
+ * More output than this within one MIRROR_MAX_HOLD_MS is a flood, not a trickle: the held text is
+ * not posted then (most of it is about to be skipped, and parsing it would take a core from the
+ * PTY); the held window's bound and the next quiet moment still post it.
+ */
+export const MIRROR_FLOOD_BYTES = 1024 * 1024;
 
 interface Pending {
   resolve(v: unknown): void;
@@ -169,8 +176,9 @@ export class Mirror implements Disposable {
    */
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   #wroteSinceTick = false;
-  /** Quiet-timer ticks since something was first held. */
+  /** Quiet-timer ticks since something was first held, and bytes written since. */
   #heldTicks = 0;
+  #heldWritten = 0;
 
   constructor(pool: MirrorPool, worker: MirrorWorker, id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents) {
     this.#pool = pool;
@@ -213,8 +221,10 @@ export class Mirror implements Disposable {
     this.#ff.write(data, true);
     this.#pool.skippedBytes += this.#ff.skippedBytes - before;
     this.#wroteSinceTick = true;
+    this.#heldWritten += data.length;
     if (this.#ff.heldBytes > 0 && !this.#quietTimer) {
       this.#heldTicks = 0;
+      this.#heldWritten = 0;
       this.#armQuietTimer();
     }
   }
@@ -224,7 +234,12 @@ export class Mirror implements Disposable {
     this.#quietTimer = setTimeout(() => {
       this.#quietTimer = undefined;
       if (this.#disposed || this.#ff.heldBytes === 0) return;
-      if (this.#wroteSinceTick && ++this.#heldTicks * MIRROR_QUIET_MS < MIRROR_MAX_HOLD_MS) this.#armQuietTimer();
+      if (!this.#wroteSinceTick) return this.#ff.flush();
+      if (++this.#heldTicks * MIRROR_QUIET_MS < MIRROR_MAX_HOLD_MS) return this.#armQuietTimer();
+      const flood = this.#heldWritten > MIRROR_FLOOD_BYTES;
+      this.#heldTicks = 0;
+      this.#heldWritten = 0;
+      if (flood) this.#armQuietTimer();
       else this.#ff.flush();
     }, MIRROR_QUIET_MS);
   }
