@@ -22,7 +22,7 @@ const ROWS = 40;
 const IDLE_SESSIONS = 200;
 const FLOOD_SECONDS = 20;
 const ECHO_SAMPLES = 500;
-const THROUGHPUT_ROUNDS = 3;
+const THROUGHPUT_ROUNDS = 5;
 
 /** Raw PTY read rate: the same producer in a PTY read directly by node-pty in this process. */
 async function rawRate(cmd: string): Promise<{ bytes: number; secs: number }> {
