@@ -67,6 +67,20 @@ const SGR_ATTRS: Int16Array = (() => {
 
 const MAX_PARAMS = 32;
 
+/** A CSI parameter byte (0-9 ; :) into `p`, as the scanner keeps them; true when the parameters get too odd to model (sub-parameters, too many, too large). */
+function addParamByte(p: number[], c: number): boolean {
+  if (c === 0x3b) {
+    if (p.length >= MAX_PARAMS) return true;
+    p.push(0);
+    return false;
+  }
+  if (c === 0x3a) return true;
+  const k = p.length - 1;
+  const v = p[k]! * 10 + (c - 0x30);
+  p[k] = Math.min(v, 0x7fffffff);
+  return v > 0x7fffffff;
+}
+
 export interface FastForwardStats {
   skippedBytes: number;
 }
@@ -398,16 +412,9 @@ export class FastForward {
     let weird = false;
     for (let j = i + 2; j < n; j++) {
       const c = input[j]!;
-      if (c >= 0x30 && c <= 0x39) {
-        const k = p.length - 1;
-        const v = p[k]! * 10 + (c - 0x30);
-        if (v > 0x7fffffff) weird = true;
-        p[k] = Math.min(v, 0x7fffffff);
-      } else if (c === 0x3b) {
-        if (p.length >= MAX_PARAMS) weird = true;
-        else p.push(0);
-      } else if (c === 0x3a) weird = true;
-      else if (c === 0x6d || c === 0x4b) {
+      if (c >= 0x30 && c <= 0x3b) {
+        if (addParamByte(p, c)) weird = true;
+      } else if (c === 0x6d || c === 0x4b) {
         this.#params = p;
         this.#paramsWeird = weird;
         this.#collect = 0;
@@ -584,16 +591,7 @@ export class FastForward {
         this.#collect = ((this.#collect << 8) | cp) >>> 0;
         break;
       case A.PARAM:
-        if (cp === 0x3b) {
-          if (this.#params.length >= MAX_PARAMS) this.#paramsWeird = true;
-          else this.#params.push(0);
-        } else if (cp === 0x3a) this.#paramsWeird = true;
-        else {
-          const k = this.#params.length - 1;
-          const v = this.#params[k]! * 10 + (cp - 0x30);
-          if (v > 0x7fffffff) this.#paramsWeird = true;
-          this.#params[k] = Math.min(v, 0x7fffffff);
-        }
+        if (addParamByte(this.#params, cp)) this.#paramsWeird = true;
         break;
       case A.CSI_DISPATCH:
         this.#csi(cp);
