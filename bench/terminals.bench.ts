@@ -13,8 +13,8 @@ const MB = 1024 * 1024;
 const PRODUCERS: [string, string][] = [
   ['short lines (seq)', 'seq 1 7000000'],
   ['long lines (yes, 200-char lines)', `yes ${'x'.repeat(200)} | head -c 50000000`],
-  // As grep --color prints them: a colour and an erase at the start, a reset at the end of each line.
   ['very long lines (yes, 1,000-char lines)', `yes ${'x'.repeat(1000)} | head -c 50000000`],
+  // As grep --color prints them: a colour and an erase at the start, a reset at the end of each line.
   ['coloured lines (200-char, grep-style SGR + EL)', `yes "$(printf '\\033[01;31m\\033[K%s\\033[m\\033[K' ${'x'.repeat(190)})" | head -c 50000000`],
 ];
 const COLS = 120;

@@ -172,7 +172,8 @@ export class Mirror implements Disposable {
   readonly #ff: FastForward;
   /**
    * Posts held text once output is quiet: one timer per mirror, armed only while something is held
-   * (so at most 250 ms), cleared by dispose. Not unref'd, so the leak tests' handle counts see it.
+   * (at most 250 ms of a trickle, or as long as a flood lasts), cleared by dispose. Not unref'd, so
+   * the leak tests' handle counts see it.
    */
   #quietTimer: ReturnType<typeof setTimeout> | undefined;
   #wroteSinceTick = false;
