@@ -36,34 +36,13 @@
  * boundary), where xterm's decoding of either side does not depend on the other.
  */
 
+import { SgrPen } from './sgr-pen.ts';
 import { A, isPlain, NON_ASCII_PRINTABLE, S, TABLE } from './vt500-table.ts';
 
 /** Cut candidates are recorded at most once per this many line advances. */
 const CANDIDATE_EVERY_LF = 32;
 /** Posted in place of a dropped part whose pen changes cannot be proven absent (see above). */
 const SGR_RESET = new Uint8Array([0x1b, 0x5b, 0x30, 0x6d]);
-
-/**
- * The simple SGR attributes, by parameter: a positive entry sets those attribute bits, a negative
- * one (a mask) clears them, 0 is anything else (extended colours 38/48/58, 59, attributes xterm
- * ignores). Each bit is one part of xterm's pen that SGR 0 resets and a closing parameter (22-29,
- * 39, 49, 55) resets exactly as SGR 0 does, so no bits set means the pen equals SGR 0's.
- */
-const SGR_ATTRS: Int16Array = (() => {
-  const [FG, BG, BOLD, DIM, ITALIC, UNDERLINE, BLINK, INVERSE, INVISIBLE, STRIKE, OVERLINE] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
-  const t = new Int16Array(108);
-  const set = (v: number, bits: number) => (t[v] = bits);
-  const clear = (v: number, bits: number) => (t[v] = ~bits);
-  for (let v = 30; v <= 37; v++) {
-    set(v, FG);
-    set(v + 60, FG);
-    set(v + 10, BG);
-    set(v + 70, BG);
-  }
-  for (const [v, bits] of [[1, BOLD], [2, DIM], [3, ITALIC], [4, UNDERLINE], [21, UNDERLINE], [5, BLINK], [7, INVERSE], [8, INVISIBLE], [9, STRIKE], [53, OVERLINE]] as const) set(v, bits);
-  for (const [v, bits] of [[22, BOLD | DIM], [23, ITALIC], [24, UNDERLINE], [25, BLINK], [27, INVERSE], [28, INVISIBLE], [29, STRIKE], [55, OVERLINE], [39, FG], [49, BG]] as const) clear(v, bits);
-  return t;
-})();
 
 const MAX_PARAMS = 32;
 
@@ -117,17 +96,9 @@ export class FastForward {
   #lnm = false;
   /** The cursor's column inside a run, from its last CR (-1: not known, e.g. after a tab, BS or non-ASCII). */
   #col = -1;
-  /**
-   * The pen as SGR 0 would leave it, tracked exactly for the simple SGR attributes: those set and
-   * not cleared since the last SGR 0 (SGR_ATTRS bits), and whether anything else touched the pen
-   * since (extended colours, sub-parameters, unknown attributes, DECSCA, a cursor restore, a
-   * reset). The pen is "clean" when both are empty: then it equals what `CSI 0 m` makes of it.
-   */
-  #penDirty = 0;
-  #penExotic = false;
-  /** SGR sequences dispatched so far: equal counts at two offsets mean the same pen in between. */
-  #pen = 0;
-  /** `#pen` at `#heldStart` (what the mirror's pen will be once everything before it is parsed). */
+  /** Whether the pen is SGR 0's, and its version (sgr-pen.ts). */
+  readonly #pen = new SgrPen();
+  /** The pen's version at `#heldStart` (what the mirror's pen will be once everything before it is parsed). */
   #heldPen = 0;
   /** A cut dropped pen changes: `CSI 0 m` goes before the next post. */
   #resetPending = false;
@@ -138,7 +109,7 @@ export class FastForward {
   #heldBytes = 0;
   /** Absolute stream offset of the first held byte (or of `#seg` when nothing is held). */
   #heldStart = 0;
-  /** Cut candidates: absolute offsets of the first CR after each LF, the run's LF count and `#pen` there. */
+  /** Cut candidates: absolute offsets of the first CR after each LF, the run's line advances and the pen's version there. */
   #cand: number[] = [];
   #candAdv: number[] = [];
   #candPen: number[] = [];
@@ -389,12 +360,12 @@ export class FastForward {
       // Every CANDIDATE_EVERY_LF-th line is enough: a cut a few lines early skips a little less,
       // and a candidate per line would be garbage at the line rate (young-generation RSS).
       // Only where the pen is provably the same after a cut (otherwise the next line's CR is tried).
-      if (this.#pen !== this.#heldPen && (this.#penDirty !== 0 || this.#penExotic)) return;
+      if (this.#pen.version !== this.#heldPen && !this.#pen.clean) return;
       const n = this.#cand.length;
       if (n === this.#candHead || this.#adv - this.#candAdv[n - 1]! >= CANDIDATE_EVERY_LF) {
         this.#cand.push(this.#base + i);
         this.#candAdv.push(this.#adv);
-        this.#candPen.push(this.#pen);
+        this.#candPen.push(this.#pen.version);
       }
       this.#needCand = false;
     }
@@ -418,7 +389,7 @@ export class FastForward {
         this.#params = p;
         this.#paramsWeird = weird;
         this.#collect = 0;
-        if (c === 0x6d) this.#sgr();
+        if (c === 0x6d) this.#pen.sgr(p, weird);
         return j + 1;
       } else return -1;
     }
@@ -446,7 +417,7 @@ export class FastForward {
       if (i > this.#seg) this.#emit(this.#data.subarray(this.#seg, i));
       this.#seg = i;
       this.#heldStart = this.#base + i;
-      this.#heldPen = this.#pen;
+      this.#heldPen = this.#pen.version;
       this.#col = -1;
       this.#inRun = true;
       this.#adv = 0;
@@ -565,7 +536,7 @@ export class FastForward {
         this.#postTo(this.#cand[this.#candHead++]!);
       } else {
         this.#postTo(pendingEnd);
-        this.#heldPen = this.#pen;
+        this.#heldPen = this.#pen.version;
         this.#candHead = this.#cand.length;
         break;
       }
@@ -598,7 +569,7 @@ export class FastForward {
         break;
       case A.ESC_DISPATCH:
         // DECRC and RIS set the pen.
-        if ((cp === 0x38 || cp === 0x63) && this.#collect === 0) this.#penExotic = true;
+        if ((cp === 0x38 || cp === 0x63) && this.#collect === 0) this.#pen.touched();
         if (cp === 0x63 && this.#collect === 0) {
           // RIS: everything back to defaults (LNM is an option in xterm.js: it stays).
           this.#alt = false;
@@ -619,9 +590,9 @@ export class FastForward {
   #csi(final: number): void {
     const collect = this.#collect;
     const p = this.#params;
-    if (collect === 0 && final === 0x6d /* m */) return this.#sgr();
+    if (collect === 0 && final === 0x6d /* m */) return this.#pen.sgr(p, this.#paramsWeird);
     // Sequences that set the pen otherwise: SCORC, DECSTR, DECSCA, and private mode resets (1048, 1049 restore the cursor).
-    if ((collect === 0 && final === 0x75) || (collect === 0x21 && final === 0x70) || (collect === 0x22 && final === 0x71) || (collect === 0x3f && final === 0x6c)) this.#penExotic = true;
+    if ((collect === 0 && final === 0x75) || (collect === 0x21 && final === 0x70) || (collect === 0x22 && final === 0x71) || (collect === 0x3f && final === 0x6c)) this.#pen.touched();
     if (final === 0x72 /* r */) {
       if (collect === 0) {
         // DECSTBM, as xterm's setScrollRegion.
@@ -686,30 +657,6 @@ export class FastForward {
       const wraps = Math.floor((x - 1) / cols);
       this.#adv += wraps;
       this.#col = x - wraps * cols;
-    }
-  }
-
-  /** SGR, as xterm's charAttributes applies it, reduced to SGR_ATTRS bits (see `#penDirty`). */
-  #sgr(): void {
-    this.#pen++;
-    if (this.#paramsWeird) {
-      this.#penExotic = true;
-      return;
-    }
-    for (const v of this.#params) {
-      if (v === 0) {
-        this.#penDirty = 0;
-        this.#penExotic = false;
-        continue;
-      }
-      const a = v < SGR_ATTRS.length ? SGR_ATTRS[v]! : 0;
-      if (a > 0) this.#penDirty |= a;
-      else if (a < 0) this.#penDirty &= a;
-      else {
-        // 38/48/58 take the parameters after them as a colour: stop reading here.
-        this.#penExotic = true;
-        return;
-      }
     }
   }
 
