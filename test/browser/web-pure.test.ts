@@ -1,9 +1,10 @@
 /**
  * The browser UI's pure helpers, tested under Node without a browser: the terminal frame codec,
- * key-bar bytes, reconnect backoff, share links and the memory plot's geometry.
+ * key-bar bytes, reconnect backoff, share links, the memory plot's geometry and the chat's terminal names.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { NAMES_REFRESH_MS, TerminalNames } from '../../web/src/chat/terminal-names.ts';
 import { niceMax, plotGeometry } from '../../web/src/health/plot.ts';
 import { connectionKinds } from '../../web/src/health/types.ts';
 import { Backoff } from '../../web/src/terminals/backoff.ts';
@@ -131,5 +132,34 @@ describe('health panel helpers', () => {
     const near = plotGeometry(samples.map((s) => ({ ...s, rss_mb: 400 })), 600, 160, 512);
     assert.ok(near.warnY !== undefined && near.warnY >= 0 && near.warnY <= 160);
     assert.deepEqual(plotGeometry([], 600, 160).lines.rss_mb, '');
+  });
+});
+
+describe("the chat's terminal names", () => {
+  it('hold only the terminals that exist: 1,000 refreshes over changing lists never keep a gone one', () => {
+    const names = new TerminalNames();
+    let next = 0;
+    let live: { id: string; name: string }[] = [];
+    for (let i = 0; i < 1000; i++) {
+      // Terminals come and go: up to 20 at a time, 3,000 distinct ids over the run.
+      live = live.filter(() => Math.random() < 0.9);
+      while (live.length < 20 && Math.random() < 0.8) live.push({ id: `t${next++}`, name: `tab ${next}` });
+      names.replace(live);
+      assert.equal(names.size, live.length);
+    }
+    assert.ok(next > 1000, `only ${next} terminals made`);
+    assert.ok(names.size <= 20);
+    assert.equal(names.name('t0'), 'terminal t0', 'a gone terminal is back to its short id');
+    for (const t of live) assert.equal(names.name(t.id), t.name);
+  });
+
+  it('ask for a refresh at most once per NAMES_REFRESH_MS, and never for a known terminal', () => {
+    const names = new TerminalNames();
+    assert.equal(names.shouldRefresh('a', 1000), true);
+    assert.equal(names.shouldRefresh('b', 1000 + NAMES_REFRESH_MS - 1), false, 'within the interval');
+    names.replace([{ id: 'a', name: 'build' }]);
+    assert.equal(names.shouldRefresh('a', 1000 + 2 * NAMES_REFRESH_MS), false, 'a known terminal');
+    assert.equal(names.shouldRefresh('b', 1000 + NAMES_REFRESH_MS), true, 'after the interval');
+    assert.equal(names.name('a'), 'build');
   });
 });

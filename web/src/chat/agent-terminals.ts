@@ -1,12 +1,13 @@
 /**
  * The terminals the agent works in, as the chat shows them: chips named after the terminal (its
  * tab name, learned from /api/terminals), the "agent is working in" bar, and a style sheet that
- * marks those terminals' tabs on the Terminals page. The names map is bounded by the terminals that
- * exist: each refresh forgets the names of terminals that are gone.
+ * marks those terminals' tabs on the Terminals page. The names are a TerminalNames (bounded by the
+ * terminals that exist).
  */
 import { api } from '../api.ts';
 import { h, setText } from '../dom.ts';
 import { toDisposable, type Disposable } from '../lifecycle.ts';
+import { TerminalNames, type TerminalName } from './terminal-names.ts';
 import type { AgentState, ChatMessage } from './types.ts';
 
 export class AgentTerminals implements Disposable {
@@ -14,7 +15,7 @@ export class AgentTerminals implements Disposable {
   readonly bar: HTMLElement;
   readonly #root: () => ParentNode;
   readonly #style: HTMLStyleElement;
-  readonly #names = new Map<string, string>();
+  readonly #names = new TerminalNames();
   readonly #disposeStyle: Disposable;
 
   /** `root`: where the chips live (their names are updated in place once learned). */
@@ -28,7 +29,7 @@ export class AgentTerminals implements Disposable {
 
   /** A chip linking to the terminal's page, named once the name is known. */
   link(id: string): HTMLElement {
-    const a = h('a', { class: 'term-chip', href: `#/terminals/${encodeURIComponent(id)}`, 'data-terminal': id, title: 'Open this terminal' }, this.#names.get(id) ?? `terminal ${id.slice(0, 6)}`);
+    const a = h('a', { class: 'term-chip', href: `#/terminals/${encodeURIComponent(id)}`, 'data-terminal': id, title: 'Open this terminal' }, this.#names.name(id));
     a.addEventListener('click', (e) => e.stopPropagation());
     return a;
   }
@@ -51,22 +52,18 @@ export class AgentTerminals implements Disposable {
   /** Names the terminal chips of loaded history (one /api/terminals call covers them all). */
   learnFrom(messages: ChatMessage[]): void {
     for (const m of messages) {
-      if (m.kind === 'tool' && m.terminalId && !this.#names.has(m.terminalId)) return void this.learn(m.terminalId);
+      if (m.kind === 'tool' && m.terminalId && !this.#names.known(m.terminalId)) return void this.learn(m.terminalId);
     }
   }
 
   async learn(id: string): Promise<void> {
-    if (this.#names.has(id)) return;
-    this.#names.set(id, `terminal ${id.slice(0, 6)}`);
+    if (!this.#names.shouldRefresh(id, performance.now())) return;
     try {
-      const list = await api<{ id: string; name: string }[] | { terminals: { id: string; name: string }[] }>('GET', '/api/terminals');
-      const arr = Array.isArray(list) ? list : list.terminals;
-      for (const t of arr) this.#names.set(t.id, t.name);
-      // Bounded: names of terminals that no longer exist are forgotten at each refresh.
-      for (const k of [...this.#names.keys()]) if (!arr.some((t) => t.id === k) && k !== id) this.#names.delete(k);
+      const list = await api<TerminalName[] | { terminals: TerminalName[] }>('GET', '/api/terminals');
+      this.#names.replace(Array.isArray(list) ? list : list.terminals);
       for (const a of this.#root().querySelectorAll<HTMLElement>('a.term-chip')) {
-        const name = this.#names.get(a.dataset.terminal ?? '');
-        if (name) setText(a, name);
+        const id = a.dataset.terminal ?? '';
+        if (this.#names.known(id)) setText(a, this.#names.name(id));
       }
     } catch {
       // Names are a nicety: the chip keeps the short id.
