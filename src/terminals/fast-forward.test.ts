@@ -215,8 +215,14 @@ describe('terminals: mirror fast-forward', () => {
       const ff = new FastForward(120, 40, 2000, bound, (d) => (posted += d.length));
       const block = Buffer.from(line.repeat(Math.ceil(65536 / Buffer.byteLength(line))));
       const total = 16 * 1024 * 1024;
-      // In 4 KiB pieces, as a PTY hands them out.
-      for (let done = 0; done < total; done += block.length) for (let o = 0; o < block.length; o += 4096) ff.write(block.subarray(o, o + 4096), true);
+      // In 4 KiB pieces, as a PTY hands them out; the held window and the cut candidates stay within their bounds throughout.
+      const maxCand = 2 * Math.max(1024, (2 * 40 + 2000) / 32 + 2);
+      for (let done = 0; done < total; done += block.length)
+        for (let o = 0; o < block.length; o += 4096) {
+          ff.write(block.subarray(o, o + 4096), true);
+          assert.ok(ff.heldBytes <= bound, `${name}: held ${ff.heldBytes} over ${bound}`);
+          assert.ok(ff.candidateEntries <= maxCand, `${name}: ${ff.candidateEntries} candidates over ${maxCand}`);
+        }
       ff.flush();
       assert.equal(ff.heldBytes, 0);
       if (skips) assert.ok(ff.skippedBytes > 0.8 * total, `${name}: skipped ${ff.skippedBytes} of ${total}`);
@@ -307,6 +313,8 @@ describe('terminals: mirror fast-forward', () => {
       ['\x1b[6m#\x1b[0m\r\n', true],
       ['\x1b[41m#\x1b[49m\x1b[K\r\n', true],
       ['\x1b[1m#\x1b[22m\x1b[4:3m\x1b[24m\r\n', false], // sub-parameters are not modelled
+      [`\x1b[${'1;'.repeat(40)}22m#\r\n`, false], // more parameters than the scanner keeps (32): not modelled
+      [`\x1b[${'1;'.repeat(20)}22m#\r\n`, true],
     ];
     for (const [line, skips] of pens) cases.push({ data: Buffer.from('\x1b[1;31mred\x1b[0m' + flood(line) + 'end'), bound: 1 << 20, holdAll: true, skips });
     // Sequences that set the pen without SGR, then a flood whose own SGRs cancel out.
