@@ -114,7 +114,10 @@ export async function startServerProcess(
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onErr);
-    child.once('exit', (code) => reject(new Error(`${opts.what} exited with ${code}:\n${out}`)));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${opts.what} exited with ${code}:\n${out}`));
+    });
   });
   // Read on and dropped from here: a pipe nobody reads would block the server once full.
   child.stdout!.resume();

@@ -8,19 +8,35 @@ import { startServer, TestClient, waitFor, type TestServer } from './test-helper
 
 let srv: TestServer;
 
+/** The server of this scenario (flood-churn-scenario.ts measures it too). */
+export function srvOf(): TestServer {
+  return srv;
+}
+
 export async function setup(): Promise<void> {
   srv = await startServer({ terminalShell: '/bin/sh' });
 }
 
 export async function cycle(i: number): Promise<void> {
-  const r = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: `read -r line; echo "got-$line"; sleep 60` });
-  if (r.status !== 201) assert.fail(`cycle ${i}: create answered ${r.status} ${r.text}`);
-  const v = new TestClient(srv, r.json.id, { render: false, scrollback: 0 });
-  await v.opened();
-  await waitFor(() => v.snapshots === 1, 'snapshot');
+  const { id, v } = await openTerminal(i, `read -r line; echo "got-$line"; sleep 60`, { keepText: true });
   v.input(`c${i}\r`);
   await waitFor(() => v.text.includes(`got-c${i}\r\n`), 'echo');
-  const d = await srv.api('DELETE', `/api/terminals/${r.json.id}`);
+  await closeTerminal(i, id, v);
+}
+
+/** Creates a terminal running `command` and attaches a viewer, resolved once its snapshot arrived (shared with flood-churn-scenario.ts). */
+export async function openTerminal(i: number, command: string, opts: { keepText: boolean }): Promise<{ id: string; v: TestClient }> {
+  const r = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command });
+  if (r.status !== 201) assert.fail(`cycle ${i}: create answered ${r.status} ${r.text}`);
+  const v = new TestClient(srv, r.json.id, { render: false, keepText: opts.keepText, scrollback: 0 });
+  await v.opened();
+  await waitFor(() => v.snapshots === 1, 'snapshot');
+  return { id: r.json.id as string, v };
+}
+
+/** Closes the terminal, resolved once the viewer's socket has closed. */
+export async function closeTerminal(i: number, id: string, v: TestClient): Promise<void> {
+  const d = await srv.api('DELETE', `/api/terminals/${id}`);
   if (d.status !== 204) assert.fail(`cycle ${i}: delete answered ${d.status}`);
   await v.closed();
   v.term.dispose();

@@ -373,8 +373,8 @@ export class FastForward {
 
   /**
    * A whole SGR or EL (`ESC [ Pm m|K`) inside a run and inside this chunk, read in one go: the hot
-   * path of coloured floods. The same parameters, pen and parser state as stepping through it byte
-   * by byte; returns the index after it, or -1 (anything else, or split across chunks) to step.
+   * path of coloured floods. The same pen and parser state (GROUND) as stepping through it byte by
+   * byte; returns the index after it, or -1 (anything else, or split across chunks) to step.
    */
   #runCsi(input: Uint8Array, i: number): number {
     const n = input.length;
@@ -386,9 +386,6 @@ export class FastForward {
       if (c >= 0x30 && c <= 0x3b) {
         if (addParamByte(p, c)) weird = true;
       } else if (c === 0x6d || c === 0x4b) {
-        this.#params = p;
-        this.#paramsWeird = weird;
-        this.#collect = 0;
         if (c === 0x6d) this.#pen.sgr(p, weird);
         return j + 1;
       } else return -1;

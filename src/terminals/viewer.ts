@@ -7,7 +7,7 @@
  */
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../core/errors.ts';
-import { DisposableBase, toDisposable, type Disposable } from '../core/lifecycle.ts';
+import { DisposableBase, disposeTimer, toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { closeWith } from '../http/ws.ts';
 import type { SnapshotReply } from './mirror-messages.ts';
 import { decodeClientFrame, encode, type ExitInfo, type Meta, type NoticeCode, type SizeRange } from './protocol.ts';
@@ -65,7 +65,7 @@ export class Viewer extends DisposableBase {
   /** Output accepted for this viewer (counted as unacknowledged) and not yet framed. */
   #batch: Buffer[] = [];
   #batchBytes = 0;
-  #batchFlush: { dispose(): void } | undefined;
+  #batchFlush: Disposable | undefined;
   #lastFlushAt = 0;
 
   constructor(socket: WebSocket, host: ViewerHost, role: Role) {
@@ -223,11 +223,10 @@ export class Viewer extends DisposableBase {
       // Anything else (a keystroke's echo, a prompt) goes out as soon as the loop is idle.
       const flush = () => this.#flushBatch();
       if (data.length >= STREAMING_READ_BYTES && performance.now() - this.#lastFlushAt < OUTPUT_BATCH_DELAY_MS) {
-        const t = setTimeout(flush, OUTPUT_BATCH_DELAY_MS);
-        this.#batchFlush = { dispose: () => clearTimeout(t) };
+        this.#batchFlush = disposeTimer(setTimeout(flush, OUTPUT_BATCH_DELAY_MS));
       } else {
         const i = setImmediate(flush);
-        this.#batchFlush = { dispose: () => clearImmediate(i) };
+        this.#batchFlush = toDisposable(() => clearImmediate(i));
       }
     }
   }
