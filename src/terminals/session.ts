@@ -10,7 +10,8 @@ import pty from '@lydell/node-pty';
 import type { IPty } from '@lydell/node-pty';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import { DisposableBase, toDisposable } from '../core/lifecycle.ts';
+import { DisposableBase, toDisposable, type Disposable } from '../core/lifecycle.ts';
+import { behindAt, behindMarginBytes, fastestPacerLoad, HoldBudget, isLagging, viewersHoldPty, type FlowMarks } from './flow-policy.ts';
 import type { SnapshotReply } from './mirror-messages.ts';
 import type { Mirror, MirrorPool } from './mirror.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
@@ -66,6 +67,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly frameBytes: number;
   readonly lowWatermarkBytes: number;
   readonly maxSyncPendingBytes: number;
+  readonly #marks: FlowMarks;
   #name: string;
   #cols: number;
   #rows: number;
@@ -73,6 +75,13 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly #pty: IPty;
   #mirror: Mirror;
   readonly #viewers = new Set<Viewer>();
+  /** Each viewer's budget for holding the PTY while it lags (flow-policy.ts); keyed by the viewers attached. */
+  readonly #holds = new Map<Viewer, HoldBudget>();
+  /** Wakes the flow check when the first holder's budget runs out (no acknowledgement may come). */
+  #holdTimer: Disposable | undefined;
+  /** Time the PTY was held for lagging viewers, and since when it is held now. */
+  #heldMs = 0;
+  #heldSince: number | undefined;
   #state: SessionState = 'running';
   #paused = false;
   /** Times flow control paused the PTY (by a viewer or the mirror's backlog). */
@@ -108,6 +117,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.frameBytes = cfg.frameBytes;
     this.lowWatermarkBytes = cfg.lowWatermarkBytes;
     this.maxSyncPendingBytes = cfg.mirrorBacklogBytes + cfg.highWatermarkBytes;
+    this.#marks = { highWatermarkBytes: cfg.highWatermarkBytes, lowWatermarkBytes: cfg.lowWatermarkBytes, behindMarginBytes: behindMarginBytes(cfg.highWatermarkBytes, cfg.frameBytes) };
     this.createdAt = cfg.clock.now();
     this.#lastViewerAt = this.createdAt;
     this.#done = new Promise((r) => (this.#resolveDone = r));
@@ -119,6 +129,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.pid = this.#pty.pid;
     this.#mirror = this.#openMirror();
     this.#guardExitFlush();
+    this.register(toDisposable(() => this.#holdTimer?.dispose()));
     this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
     this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
   }
@@ -141,6 +152,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   /** Times flow control paused the PTY, and how many of those were for the mirror's backlog. */
   get pauses(): { total: number; mirror: number } {
     return { total: this.#pauses, mirror: this.#mirrorPauses };
+  }
+  /** Time (ms) the PTY has been paused only to wait for lagging viewers (flow-policy.ts). */
+  get heldMs(): number {
+    return this.#heldMs + (this.#heldSince === undefined ? 0 : this.#cfg.clock.now() - this.#heldSince);
   }
   get viewerCount(): number {
     return this.#viewers.size;
@@ -255,6 +270,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   addViewer(viewer: Viewer): void {
     this.#viewers.add(viewer);
+    this.#holds.set(viewer, new HoldBudget(this.#cfg.clock.now()));
     this.#trimmed = false;
     viewer.start();
     for (const v of this.#viewers) if (v !== viewer) v.sendMeta();
@@ -262,6 +278,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   removeViewer(viewer: Viewer): void {
     if (!this.#viewers.delete(viewer)) return;
+    this.#holds.delete(viewer);
     if (this.#viewers.size === 0) this.#lastViewerAt = this.#cfg.clock.now();
     for (const v of this.#viewers) v.sendMeta();
     this.#updateFlow();
@@ -314,21 +331,44 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     if (this.isDisposed) return;
     this.#bytesOut += data.length;
     this.#mirror.write(data);
-    let othersKeepUp = false;
-    for (const v of this.#viewers) if (!v.behind && v.loadBytes < this.highWatermarkBytes) othersKeepUp = true;
-    for (const v of this.#viewers) v.output(data, othersKeepUp);
+    // Thresholds from the loads before this output (flow-policy.ts).
+    const fastest = fastestPacerLoad(this.#viewers);
+    const ownerAt = behindAt(this.#marks, fastest, 'owner');
+    const readOnlyAt = behindAt(this.#marks, fastest, 'read-only');
+    for (const v of this.#viewers) v.output(data, v.role === 'owner' ? ownerAt : readOnlyAt);
     this.#updateFlow();
   }
 
-  /** Pause when every viewer is over the high watermark or the mirror's backlog is over its bound; resume under the low marks. */
+  /**
+   * Pause when every pacer (an owner's viewer that is not behind; read-only viewers never pace) is
+   * over the high watermark, when a lagging viewer holds the PTY, or when the mirror's backlog is over
+   * its bound; resume under the low marks (flow-policy.ts).
+   */
   #updateFlow(): void {
     if (this.isDisposed) return;
-    let pause: boolean;
-    if (this.#draining || this.#state === 'exited') pause = false;
-    else if (!this.#paused) {
-      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes || this.#allViewersOver(this.highWatermarkBytes, true);
-    } else {
-      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes / 2 || this.#allViewersOver(this.lowWatermarkBytes, false);
+    const now = this.#cfg.clock.now();
+    const holders = this.#holders(now);
+    let pause = false;
+    let othersWait = false;
+    if (!this.#draining && this.#state !== 'exited') {
+      const mirrorOver = this.#mirror.backlogBytes > (this.#paused ? this.#cfg.mirrorBacklogBytes / 2 : this.#cfg.mirrorBacklogBytes);
+      othersWait = mirrorOver || viewersHoldPty(this.#viewers, this.#marks, this.#paused);
+      pause = othersWait || holders.size > 0;
+    }
+    // Only a pause that is for the lagging viewers alone spends their budget.
+    const held = pause && !othersWait;
+    this.#holdTimer?.dispose();
+    this.#holdTimer = undefined;
+    let wake = Infinity;
+    for (const [v, b] of this.#holds) {
+      b.setHolding(held && holders.has(v));
+      if (b.holding) wake = Math.min(wake, holders.get(v)!);
+    }
+    if (held) this.#holdTimer = this.#cfg.clock.setTimeout(() => this.#updateFlow(), Math.ceil(wake) + 1);
+    if (held && this.#heldSince === undefined) this.#heldSince = now;
+    else if (!held && this.#heldSince !== undefined) {
+      this.#heldMs += now - this.#heldSince;
+      this.#heldSince = undefined;
     }
     if (pause === this.#paused) return;
     this.#paused = pause;
@@ -339,10 +379,18 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     } else this.#pty.resume();
   }
 
-  #allViewersOver(mark: number, inclusive: boolean): boolean {
-    if (this.#viewers.size === 0) return false;
-    for (const v of this.#viewers) if (inclusive ? v.loadBytes < mark : v.loadBytes <= mark) return false;
-    return true;
+  /** Lagging owners' viewers that still have hold budget, with the budget left (ms); those without are marked behind. */
+  #holders(now: number): Map<Viewer, number> {
+    const out = new Map<Viewer, number>();
+    // Marking a lagging viewer behind leaves the fastest pacer as it was: a lagging viewer is never the fastest.
+    const fastest = fastestPacerLoad(this.#viewers);
+    for (const [v, b] of this.#holds) {
+      const left = b.left(now);
+      if (!isLagging(v, fastest, this.#marks)) continue;
+      if (left > 0) out.set(v, left);
+      else v.markBehind();
+    }
+    return out;
   }
 
   /**

@@ -1,9 +1,9 @@
 /**
  * One viewer: a WebSocket attached to a session, with acknowledgement-based flow control
  * (VS Code's and wetty's scheme). The viewer counts output sent and not yet acknowledged; the
- * session pauses the PTY when every viewer is over the high watermark. A viewer over it while others
- * keep up is "behind": nothing more is queued for it, and once it acknowledges down to the low
- * watermark it gets a fresh snapshot instead of the bytes it missed, so its memory never grows.
+ * session decides who paces the PTY and when a viewer is too slow (flow-policy.ts). A viewer that is
+ * "behind" gets nothing more queued, and once it acknowledges down to the low watermark it gets a
+ * fresh snapshot instead of the bytes it missed, so its memory never grows.
  */
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../core/errors.ts';
@@ -124,8 +124,11 @@ export class Viewer extends DisposableBase {
     this.#resync();
   }
 
-  /** New PTY output. `othersKeepUp`: some viewer is under the high watermark, so the PTY will not pause for this one. */
-  output(data: Buffer, othersKeepUp: boolean): void {
+  /**
+   * New PTY output. `behindAt`: unacknowledged bytes at or past which this viewer is behind (it is
+   * really slower than the fastest pacer, or read-only with no one to keep up with; flow-policy.ts).
+   */
+  output(data: Buffer, behindAt: number): void {
     if (this.isDisposed) return;
     switch (this.#state) {
       case 'behind':
@@ -137,13 +140,16 @@ export class Viewer extends DisposableBase {
         if (this.#pendingBytes > this.#host.maxSyncPendingBytes) this.#resync();
         return;
       case 'live':
-        if (this.#unacked >= this.#host.highWatermarkBytes && othersKeepUp) {
-          this.#state = 'behind';
-          this.sendMeta();
-          return;
-        }
+        if (this.#unacked >= behindAt) return this.markBehind();
         this.#sendOutput(data);
     }
+  }
+
+  /** No more output is queued for this viewer; once it has caught up (ack to the low watermark) it gets a fresh snapshot. */
+  markBehind(): void {
+    if (this.#state !== 'live' || this.isDisposed) return;
+    this.#state = 'behind';
+    this.sendMeta();
   }
 
   /** The session size changed: ordered with the output, so a syncing viewer replays it in place. */
