@@ -82,6 +82,11 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   /** Time the PTY was held for lagging viewers, and since when it is held now. */
   #heldMs = 0;
   #heldSince: number | undefined;
+  /** The viewer whose device sets the PTY size (docs/protocol.md, size): the owner that last typed or claimed it. */
+  #sizeController: Viewer | undefined;
+  /** Each owner viewer's preferred size and when it was last active (attached, typed, claimed), to pick the next controller. */
+  readonly #sizeWants = new Map<Viewer, { cols?: number; rows?: number; activeAt: number }>();
+  #activity = 0;
   #state: SessionState = 'running';
   #paused = false;
   /** Times flow control paused the PTY (by a viewer or the mirror's backlog). */
@@ -215,6 +220,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
       viewers: this.#viewers.size,
       role: viewer.role,
       behind: viewer.behind,
+      sizeControl: this.#sizeController === undefined ? 'none' : this.#sizeController === viewer ? 'you' : 'other',
     };
   }
 
@@ -250,8 +256,49 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     return 'ok';
   }
 
-  resize(_viewer: Viewer | null, cols: number, rows: number): void {
-    if (this.#state !== 'running' || (cols === this.#cols && rows === this.#rows)) return;
+  /**
+   * A viewer's preferred size. The PTY follows one device at a time (tmux's "latest" policy): the
+   * owner that last typed or explicitly claimed the size. Others' preferences are kept for when they
+   * take over; they never reflow the PTY behind the controller's back. With no controller yet (nobody
+   * attached has typed), the first owner to state a size takes it.
+   */
+  resize(viewer: Viewer, cols: number, rows: number, claim: boolean): void {
+    const want = this.#sizeWants.get(viewer);
+    if (!want) return; // not attached (or read-only)
+    want.cols = cols;
+    want.rows = rows;
+    if (claim) want.activeAt = ++this.#activity;
+    if (claim || this.#sizeController === undefined) this.#setSizeController(viewer);
+    else if (viewer === this.#sizeController) this.#applySize(cols, rows);
+  }
+
+  typed(viewer: Viewer): void {
+    const want = this.#sizeWants.get(viewer);
+    if (!want) return;
+    want.activeAt = ++this.#activity;
+    if (viewer !== this.#sizeController) this.#setSizeController(viewer);
+  }
+
+  /** The controller who takes over when `viewer` leaves: the most recently active owner that has stated a size. */
+  #nextSizeController(): Viewer | undefined {
+    let next: Viewer | undefined;
+    let at = -1;
+    for (const [v, w] of this.#sizeWants) if (w.cols !== undefined && w.activeAt > at) [next, at] = [v, w.activeAt];
+    return next;
+  }
+
+  #setSizeController(viewer: Viewer | undefined): void {
+    const changed = viewer !== this.#sizeController;
+    this.#sizeController = viewer;
+    const want = viewer && this.#sizeWants.get(viewer);
+    // A size change tells every viewer (with the new controller in its meta); otherwise tell them who controls it now.
+    const resized = want?.cols !== undefined && want.rows !== undefined && this.#applySize(want.cols, want.rows);
+    if (changed && !resized) for (const v of this.#viewers) v.sendMeta();
+  }
+
+  /** Resizes the PTY and the mirror; every viewer gets the new size in order with the output. */
+  #applySize(cols: number, rows: number): boolean {
+    if (this.#state !== 'running' || (cols === this.#cols && rows === this.#rows)) return false;
     this.#cols = cols;
     this.#rows = rows;
     try {
@@ -262,6 +309,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     }
     this.#mirror.resize(cols, rows);
     for (const v of this.#viewers) v.sizeChanged(cols, rows);
+    return true;
   }
 
   flowChanged(): void {
@@ -271,6 +319,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   addViewer(viewer: Viewer): void {
     this.#viewers.add(viewer);
     this.#holds.set(viewer, new HoldBudget(this.#cfg.clock.now()));
+    if (viewer.role === 'owner') this.#sizeWants.set(viewer, { activeAt: ++this.#activity });
     this.#trimmed = false;
     viewer.start();
     for (const v of this.#viewers) if (v !== viewer) v.sendMeta();
@@ -279,7 +328,14 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   removeViewer(viewer: Viewer): void {
     if (!this.#viewers.delete(viewer)) return;
     this.#holds.delete(viewer);
+    this.#sizeWants.delete(viewer);
     if (this.#viewers.size === 0) this.#lastViewerAt = this.#cfg.clock.now();
+    // The next controller's size goes out as a resize; the meta below tells everyone the rest.
+    if (viewer === this.#sizeController) {
+      this.#sizeController = this.#nextSizeController();
+      const want = this.#sizeController && this.#sizeWants.get(this.#sizeController);
+      if (want?.cols !== undefined && want.rows !== undefined) this.#applySize(want.cols, want.rows);
+    }
     for (const v of this.#viewers) v.sendMeta();
     this.#updateFlow();
   }

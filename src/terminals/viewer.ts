@@ -27,7 +27,10 @@ export interface ViewerHost {
   meta(viewer: Viewer, size?: { cols: number; rows: number }): Meta;
   snapshot(): Promise<SnapshotReply>;
   input(viewer: Viewer, data: Buffer): void;
-  resize(viewer: Viewer, cols: number, rows: number): void;
+  /** An owner typed: its device takes the size (docs/protocol.md, size). Called before its input is written. */
+  typed(viewer: Viewer): void;
+  /** This viewer's preferred size; applied only while it controls the size, or with `claim`. */
+  resize(viewer: Viewer, cols: number, rows: number, claim: boolean): void;
   flowChanged(): void;
   removeViewer(viewer: Viewer): void;
 }
@@ -280,11 +283,13 @@ export class Viewer extends DisposableBase {
         return;
       case 'input':
         if (this.role !== 'owner') return this.notice('read_only', 'This is a read-only view: input is not sent to the terminal.');
-        if (m.data.length) this.#host.input(this, m.data);
+        if (!m.data.length) return;
+        this.#host.typed(this);
+        this.#host.input(this, m.data);
         return;
       case 'resize':
         if (this.role !== 'owner') return this.notice('read_only', 'This is a read-only view: only the owner can resize the terminal.');
-        this.#host.resize(this, m.cols, m.rows);
+        this.#host.resize(this, m.cols, m.rows, m.claim === true);
         return;
     }
   }
