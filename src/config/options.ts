@@ -227,7 +227,7 @@ export const optionSpecs = {
     max: 64 * MiB,
     unit: 'bytes',
     help: 'Output sent to one viewer and not yet acknowledged, past which that viewer is "over".',
-    atLimit: 'When every viewer is over it the PTY is paused; a viewer over it while others keep up is marked behind (no more output queued for it) and gets a fresh snapshot once it has caught up.',
+    atLimit: 'When every owner\'s viewer is over it the PTY is paused (read-only viewers never pause it). A viewer over it and more than one high watermark plus one frame behind the fastest owner\'s viewer is lagging: an owner\'s viewer may hold the PTY for it up to 500 ms (refilled at 5 % of the time), then it is marked behind (no more output queued for it); a read-only viewer is marked behind at once. A behind viewer gets a fresh snapshot once it has caught up.',
   }),
   terminalLowWatermarkBytes: int({
     group: 'terminals',

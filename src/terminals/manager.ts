@@ -10,6 +10,7 @@ import { connectionLimiter } from '../context.ts';
 import { KeelError } from '../core/errors.ts';
 import { DisposableBase } from '../core/lifecycle.ts';
 import { SlotLimiter, type Slot } from '../core/slot-limiter.ts';
+import { maxUnackedBytes } from './flow-policy.ts';
 import { Mirror, MirrorPool } from './mirror.ts';
 import type { SizeRange } from './protocol.ts';
 import { defaultName, resolveShell, terminalEnv, TerminalSession, type SessionConfig } from './session.ts';
@@ -234,7 +235,7 @@ export class TerminalManager extends DisposableBase {
   budgetBytes(): number {
     const o = this.#ctx.options;
     const mirror = Mirror.worstCaseBytes(o.terminalMaxCols, o.terminalMaxRows, o.terminalScrollbackLines);
-    const perViewer = o.terminalHighWatermarkBytes + o.terminalFrameBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
+    const perViewer = maxUnackedBytes(o.terminalHighWatermarkBytes, o.terminalFrameBytes) + o.terminalFrameBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
     return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
   }
 

@@ -15,7 +15,10 @@ describe('protocol codec', () => {
   it('decodes resize within range and refuses everything else', () => {
     assert.deepEqual(dec('r{"cols":80,"rows":24}'), { ok: true, message: { type: 'resize', cols: 80, rows: 24 } });
     assert.deepEqual(dec(encodeClient.resize(500, 200)), { ok: true, message: { type: 'resize', cols: 500, rows: 200 } });
-    for (const bad of ['r', 'r{', 'r[]', 'rnull', 'r"x"', 'r{"cols":80}', 'r{"cols":1,"rows":24}', 'r{"cols":501,"rows":24}', 'r{"cols":80,"rows":0}', 'r{"cols":80.5,"rows":24}', 'r{"cols":"80","rows":24}', 'r{"cols":1e9,"rows":1e9}', 'r{"cols":-80,"rows":-24}', 'r{"cols":NaN,"rows":1}', 'r' + ' '.repeat(300) + '{"cols":80,"rows":24}']) {
+    // "Fit to this device": a claim; claim false is a plain preference.
+    assert.deepEqual(dec(encodeClient.resize(90, 30, true)), { ok: true, message: { type: 'resize', cols: 90, rows: 30, claim: true } });
+    assert.deepEqual(dec('r{"cols":90,"rows":30,"claim":false}'), { ok: true, message: { type: 'resize', cols: 90, rows: 30 } });
+    for (const bad of ['r', 'r{', 'r[]', 'rnull', 'r"x"', 'r{"cols":80}', 'r{"cols":1,"rows":24}', 'r{"cols":501,"rows":24}', 'r{"cols":80,"rows":0}', 'r{"cols":80.5,"rows":24}', 'r{"cols":"80","rows":24}', 'r{"cols":1e9,"rows":1e9}', 'r{"cols":-80,"rows":-24}', 'r{"cols":NaN,"rows":1}', 'r{"cols":80,"rows":24,"claim":1}', 'r{"cols":80,"rows":24,"claim":"yes"}', 'r{"cols":80,"rows":24,"claim":null}', 'r' + ' '.repeat(300) + '{"cols":80,"rows":24}']) {
       const r = dec(bad);
       assert.equal(r.ok, false, bad);
       if (!r.ok) assert.equal(r.code, 'invalid_resize');
@@ -51,7 +54,7 @@ describe('protocol codec', () => {
     assert.deepEqual(decodeServerFrame(encode.output(Buffer.from([1, 2, 0xff]))), { type: 'output', data: Buffer.from([1, 2, 0xff]) });
     assert.deepEqual(decodeServerFrame(encode.snapshot('\x1b[31mé')), { type: 'snapshot', data: '\x1b[31mé' });
     assert.deepEqual(decodeServerFrame(encode.exit({ code: 0, signal: null })), { type: 'exit', info: { code: 0, signal: null } });
-    const meta = { id: 't_x', name: 'n', cols: 80, rows: 24, viewers: 2, role: 'owner' as const, behind: false };
+    const meta = { id: 't_x', name: 'n', cols: 80, rows: 24, viewers: 2, role: 'owner' as const, behind: false, sizeControl: 'other' as const };
     assert.deepEqual(decodeServerFrame(encode.meta(meta)), { type: 'meta', meta });
     assert.deepEqual(decodeServerFrame(encode.notice('read_only', 'no')), { type: 'notice', code: 'read_only', message: 'no' });
     assert.equal(encode.output(Buffer.from('x'))[0], 'o'.charCodeAt(0));

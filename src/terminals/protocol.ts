@@ -10,7 +10,8 @@ export const ServerOp = { output: 0x6f /* o */, snapshot: 0x73 /* s */, exit: 0x
 
 export type ClientMessage =
   | { type: 'input'; data: Buffer }
-  | { type: 'resize'; cols: number; rows: number }
+  /** This viewer's preferred size; `claim`: take the size for this viewer ("Fit to this device"). */
+  | { type: 'resize'; cols: number; rows: number; claim?: true }
   | { type: 'ack'; bytes: number };
 
 /** Why a client frame was not understood: the `e` notice code the client gets back. */
@@ -57,7 +58,7 @@ export function decodeClientFrame(frame: Buffer, range: SizeRange): DecodeResult
 }
 
 function decodeResize(payload: Buffer, range: SizeRange): DecodeResult {
-  const bad = `A resize is "r" followed by JSON {"cols": ${range.minCols}..${range.maxCols}, "rows": ${range.minRows}..${range.maxRows}}.`;
+  const bad = `A resize is "r" followed by JSON {"cols": ${range.minCols}..${range.maxCols}, "rows": ${range.minRows}..${range.maxRows}, "claim"?: true|false}.`;
   if (payload.length === 0 || payload.length > MAX_RESIZE_JSON_BYTES) return fail('invalid_resize', bad);
   let v: unknown;
   try {
@@ -66,9 +67,10 @@ function decodeResize(payload: Buffer, range: SizeRange): DecodeResult {
     return fail('invalid_resize', bad);
   }
   if (!v || typeof v !== 'object') return fail('invalid_resize', bad);
-  const { cols, rows } = v as { cols?: unknown; rows?: unknown };
+  const { cols, rows, claim } = v as { cols?: unknown; rows?: unknown; claim?: unknown };
   if (!isSize(cols, range.minCols, range.maxCols) || !isSize(rows, range.minRows, range.maxRows)) return fail('invalid_resize', bad);
-  return { ok: true, message: { type: 'resize', cols, rows } };
+  if (claim !== undefined && typeof claim !== 'boolean') return fail('invalid_resize', bad);
+  return { ok: true, message: claim ? { type: 'resize', cols, rows, claim } : { type: 'resize', cols, rows } };
 }
 
 export function isSize(v: unknown, min: number, max: number): v is number {
@@ -95,7 +97,11 @@ export interface Meta {
   viewers: number;
   role: 'owner' | 'read-only';
   behind: boolean;
+  /** Who sets the PTY size: this viewer's device, another viewer's, or nobody yet (docs/protocol.md, size). */
+  sizeControl: SizeControl;
 }
+
+export type SizeControl = 'you' | 'other' | 'none';
 
 export interface ExitInfo {
   code: number | null;
@@ -113,7 +119,7 @@ export const encode = {
 /** Client-side helpers (tests, bench, and a reference for the browser): build client frames. */
 export const encodeClient = {
   input: (data: string | Buffer): Buffer => frame(ClientOp.input, data),
-  resize: (cols: number, rows: number): Buffer => frame(ClientOp.resize, JSON.stringify({ cols, rows })),
+  resize: (cols: number, rows: number, claim = false): Buffer => frame(ClientOp.resize, JSON.stringify(claim ? { cols, rows, claim } : { cols, rows })),
   ack: (bytes: number): Buffer => frame(ClientOp.ack, String(bytes)),
 };
 

@@ -10,7 +10,8 @@ import pty from '@lydell/node-pty';
 import type { IPty } from '@lydell/node-pty';
 import type { Logger } from 'pino';
 import type { Clock } from '../core/clock.ts';
-import { DisposableBase, toDisposable } from '../core/lifecycle.ts';
+import { DisposableBase, toDisposable, type Disposable } from '../core/lifecycle.ts';
+import { behindAt, behindMarginBytes, fastestPacerLoad, HoldBudget, isLagging, viewersHoldPty, type FlowMarks } from './flow-policy.ts';
 import type { SnapshotReply } from './mirror-messages.ts';
 import type { Mirror, MirrorPool } from './mirror.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
@@ -66,6 +67,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly frameBytes: number;
   readonly lowWatermarkBytes: number;
   readonly maxSyncPendingBytes: number;
+  readonly #marks: FlowMarks;
   #name: string;
   #cols: number;
   #rows: number;
@@ -73,6 +75,18 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly #pty: IPty;
   #mirror: Mirror;
   readonly #viewers = new Set<Viewer>();
+  /** Each viewer's budget for holding the PTY while it lags (flow-policy.ts); keyed by the viewers attached. */
+  readonly #holds = new Map<Viewer, HoldBudget>();
+  /** Wakes the flow check when the first holder's budget runs out (no acknowledgement may come). */
+  #holdTimer: Disposable | undefined;
+  /** Time the PTY was held for lagging viewers, and since when it is held now. */
+  #heldMs = 0;
+  #heldSince: number | undefined;
+  /** The viewer whose device sets the PTY size (docs/protocol.md, size): the owner that last typed or claimed it. */
+  #sizeController: Viewer | undefined;
+  /** Each owner viewer's preferred size and when it was last active (attached, typed, claimed), to pick the next controller. */
+  readonly #sizeWants = new Map<Viewer, { cols?: number; rows?: number; activeAt: number }>();
+  #activity = 0;
   #state: SessionState = 'running';
   #paused = false;
   /** Times flow control paused the PTY (by a viewer or the mirror's backlog). */
@@ -108,6 +122,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.frameBytes = cfg.frameBytes;
     this.lowWatermarkBytes = cfg.lowWatermarkBytes;
     this.maxSyncPendingBytes = cfg.mirrorBacklogBytes + cfg.highWatermarkBytes;
+    this.#marks = { highWatermarkBytes: cfg.highWatermarkBytes, lowWatermarkBytes: cfg.lowWatermarkBytes, behindMarginBytes: behindMarginBytes(cfg.highWatermarkBytes, cfg.frameBytes) };
     this.createdAt = cfg.clock.now();
     this.#lastViewerAt = this.createdAt;
     this.#done = new Promise((r) => (this.#resolveDone = r));
@@ -119,6 +134,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.pid = this.#pty.pid;
     this.#mirror = this.#openMirror();
     this.#guardExitFlush();
+    this.register(toDisposable(() => this.#holdTimer?.dispose()));
     this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
     this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
   }
@@ -141,6 +157,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   /** Times flow control paused the PTY, and how many of those were for the mirror's backlog. */
   get pauses(): { total: number; mirror: number } {
     return { total: this.#pauses, mirror: this.#mirrorPauses };
+  }
+  /** Time (ms) the PTY has been paused only to wait for lagging viewers (flow-policy.ts). */
+  get heldMs(): number {
+    return this.#heldMs + (this.#heldSince === undefined ? 0 : this.#cfg.clock.now() - this.#heldSince);
   }
   get viewerCount(): number {
     return this.#viewers.size;
@@ -200,6 +220,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
       viewers: this.#viewers.size,
       role: viewer.role,
       behind: viewer.behind,
+      sizeControl: this.#sizeController === undefined ? 'none' : this.#sizeController === viewer ? 'you' : 'other',
     };
   }
 
@@ -235,8 +256,49 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     return 'ok';
   }
 
-  resize(_viewer: Viewer | null, cols: number, rows: number): void {
-    if (this.#state !== 'running' || (cols === this.#cols && rows === this.#rows)) return;
+  /**
+   * A viewer's preferred size. The PTY follows one device at a time (tmux's "latest" policy): the
+   * owner that last typed or explicitly claimed the size. Others' preferences are kept for when they
+   * take over; they never reflow the PTY behind the controller's back. With no controller yet (nobody
+   * attached has typed), the first owner to state a size takes it.
+   */
+  resize(viewer: Viewer, cols: number, rows: number, claim: boolean): void {
+    const want = this.#sizeWants.get(viewer);
+    if (!want) return; // not attached (or read-only)
+    want.cols = cols;
+    want.rows = rows;
+    if (claim) want.activeAt = ++this.#activity;
+    if (claim || this.#sizeController === undefined) this.#setSizeController(viewer);
+    else if (viewer === this.#sizeController) this.#applySize(cols, rows);
+  }
+
+  typed(viewer: Viewer): void {
+    const want = this.#sizeWants.get(viewer);
+    if (!want) return;
+    want.activeAt = ++this.#activity;
+    if (viewer !== this.#sizeController) this.#setSizeController(viewer);
+  }
+
+  /** The controller who takes over when `viewer` leaves: the most recently active owner that has stated a size. */
+  #nextSizeController(): Viewer | undefined {
+    let next: Viewer | undefined;
+    let at = -1;
+    for (const [v, w] of this.#sizeWants) if (w.cols !== undefined && w.activeAt > at) [next, at] = [v, w.activeAt];
+    return next;
+  }
+
+  #setSizeController(viewer: Viewer | undefined): void {
+    const changed = viewer !== this.#sizeController;
+    this.#sizeController = viewer;
+    const want = viewer && this.#sizeWants.get(viewer);
+    // A size change tells every viewer (with the new controller in its meta); otherwise tell them who controls it now.
+    const resized = want?.cols !== undefined && want.rows !== undefined && this.#applySize(want.cols, want.rows);
+    if (changed && !resized) for (const v of this.#viewers) v.sendMeta();
+  }
+
+  /** Resizes the PTY and the mirror; every viewer gets the new size in order with the output. */
+  #applySize(cols: number, rows: number): boolean {
+    if (this.#state !== 'running' || (cols === this.#cols && rows === this.#rows)) return false;
     this.#cols = cols;
     this.#rows = rows;
     try {
@@ -247,6 +309,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     }
     this.#mirror.resize(cols, rows);
     for (const v of this.#viewers) v.sizeChanged(cols, rows);
+    return true;
   }
 
   flowChanged(): void {
@@ -255,6 +318,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   addViewer(viewer: Viewer): void {
     this.#viewers.add(viewer);
+    this.#holds.set(viewer, new HoldBudget(this.#cfg.clock.now()));
+    if (viewer.role === 'owner') this.#sizeWants.set(viewer, { activeAt: ++this.#activity });
     this.#trimmed = false;
     viewer.start();
     for (const v of this.#viewers) if (v !== viewer) v.sendMeta();
@@ -262,7 +327,15 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   removeViewer(viewer: Viewer): void {
     if (!this.#viewers.delete(viewer)) return;
+    this.#holds.delete(viewer);
+    this.#sizeWants.delete(viewer);
     if (this.#viewers.size === 0) this.#lastViewerAt = this.#cfg.clock.now();
+    // The next controller's size goes out as a resize; the meta below tells everyone the rest.
+    if (viewer === this.#sizeController) {
+      this.#sizeController = this.#nextSizeController();
+      const want = this.#sizeController && this.#sizeWants.get(this.#sizeController);
+      if (want?.cols !== undefined && want.rows !== undefined) this.#applySize(want.cols, want.rows);
+    }
     for (const v of this.#viewers) v.sendMeta();
     this.#updateFlow();
   }
@@ -314,21 +387,44 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     if (this.isDisposed) return;
     this.#bytesOut += data.length;
     this.#mirror.write(data);
-    let othersKeepUp = false;
-    for (const v of this.#viewers) if (!v.behind && v.loadBytes < this.highWatermarkBytes) othersKeepUp = true;
-    for (const v of this.#viewers) v.output(data, othersKeepUp);
+    // Thresholds from the loads before this output (flow-policy.ts).
+    const fastest = fastestPacerLoad(this.#viewers);
+    const ownerAt = behindAt(this.#marks, fastest, 'owner');
+    const readOnlyAt = behindAt(this.#marks, fastest, 'read-only');
+    for (const v of this.#viewers) v.output(data, v.role === 'owner' ? ownerAt : readOnlyAt);
     this.#updateFlow();
   }
 
-  /** Pause when every viewer is over the high watermark or the mirror's backlog is over its bound; resume under the low marks. */
+  /**
+   * Pause when every pacer (an owner's viewer that is not behind; read-only viewers never pace) is
+   * over the high watermark, when a lagging viewer holds the PTY, or when the mirror's backlog is over
+   * its bound; resume under the low marks (flow-policy.ts).
+   */
   #updateFlow(): void {
     if (this.isDisposed) return;
-    let pause: boolean;
-    if (this.#draining || this.#state === 'exited') pause = false;
-    else if (!this.#paused) {
-      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes || this.#allViewersOver(this.highWatermarkBytes, true);
-    } else {
-      pause = this.#mirror.backlogBytes > this.#cfg.mirrorBacklogBytes / 2 || this.#allViewersOver(this.lowWatermarkBytes, false);
+    const now = this.#cfg.clock.now();
+    const holders = this.#holders(now);
+    let pause = false;
+    let othersWait = false;
+    if (!this.#draining && this.#state !== 'exited') {
+      const mirrorOver = this.#mirror.backlogBytes > (this.#paused ? this.#cfg.mirrorBacklogBytes / 2 : this.#cfg.mirrorBacklogBytes);
+      othersWait = mirrorOver || viewersHoldPty(this.#viewers, this.#marks, this.#paused);
+      pause = othersWait || holders.size > 0;
+    }
+    // Only a pause that is for the lagging viewers alone spends their budget.
+    const held = pause && !othersWait;
+    this.#holdTimer?.dispose();
+    this.#holdTimer = undefined;
+    let wake = Infinity;
+    for (const [v, b] of this.#holds) {
+      b.setHolding(held && holders.has(v));
+      if (b.holding) wake = Math.min(wake, holders.get(v)!);
+    }
+    if (held) this.#holdTimer = this.#cfg.clock.setTimeout(() => this.#updateFlow(), Math.ceil(wake) + 1);
+    if (held && this.#heldSince === undefined) this.#heldSince = now;
+    else if (!held && this.#heldSince !== undefined) {
+      this.#heldMs += now - this.#heldSince;
+      this.#heldSince = undefined;
     }
     if (pause === this.#paused) return;
     this.#paused = pause;
@@ -339,10 +435,18 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     } else this.#pty.resume();
   }
 
-  #allViewersOver(mark: number, inclusive: boolean): boolean {
-    if (this.#viewers.size === 0) return false;
-    for (const v of this.#viewers) if (inclusive ? v.loadBytes < mark : v.loadBytes <= mark) return false;
-    return true;
+  /** Lagging owners' viewers that still have hold budget, with the budget left (ms); those without are marked behind. */
+  #holders(now: number): Map<Viewer, number> {
+    const out = new Map<Viewer, number>();
+    // Marking a lagging viewer behind leaves the fastest pacer as it was: a lagging viewer is never the fastest.
+    const fastest = fastestPacerLoad(this.#viewers);
+    for (const [v, b] of this.#holds) {
+      const left = b.left(now);
+      if (!isLagging(v, fastest, this.#marks)) continue;
+      if (left > 0) out.set(v, left);
+      else v.markBehind();
+    }
+    return out;
   }
 
   /**

@@ -89,6 +89,8 @@ export interface ClientOptions {
   scrollback?: number;
   /** Hold acknowledgements and send them in one batch every this many ms (a slow link). */
   ackEveryMs?: number;
+  /** Acknowledge at most this many bytes per second (a slow device), in steps every 50 ms. */
+  ackBytesPerSec?: number;
 }
 
 /** A viewer: renders snapshots and output into a headless terminal and acknowledges what it has written. */
@@ -135,6 +137,13 @@ export class TestClient {
         if (this.#heldAck > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(this.#heldAck));
         this.#heldAck = 0;
       }, opts.ackEveryMs);
+    } else if (opts.ackBytesPerSec) {
+      const step = Math.max(1, Math.floor(opts.ackBytesPerSec / 20));
+      this.#ackTimer = setInterval(() => {
+        const n = Math.min(step, this.#heldAck);
+        if (n > 0 && this.ws.readyState === WebSocket.OPEN) this.ws.send(encodeClient.ack(n));
+        this.#heldAck -= n;
+      }, 50);
     }
     this.ws.on('close', (code, reason) => {
       clearInterval(this.#ackTimer);

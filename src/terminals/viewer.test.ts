@@ -46,9 +46,10 @@ function host(frameBytes: number): ViewerHost {
     lowWatermarkBytes: KiB,
     frameBytes,
     maxSyncPendingBytes: 64 * 1024 * KiB,
-    meta: (): Meta => ({ id: 't', name: 't', cols: 80, rows: 24, viewers: 1, role: 'owner', behind: false }),
+    meta: (): Meta => ({ id: 't', name: 't', cols: 80, rows: 24, viewers: 1, role: 'owner', behind: false, sizeControl: 'none' }),
     snapshot: async () => ({ data: '', cols: 80, rows: 24, cursorX: 0, cursorY: 0 }),
     input: () => {},
+    typed: () => {},
     resize: () => {},
     flowChanged: () => {},
     removeViewer: () => {},
@@ -75,7 +76,7 @@ describe('terminals: a viewer gathers output into frames', () => {
     for (let i = 0; i < 100; i++) {
       const c = chunk(i, KiB);
       sent.push(c);
-      v.output(c, true);
+      v.output(c, Infinity);
     }
     // 100 KiB in 1 KiB reads with an 8 KiB bound: 12 full frames sent synchronously.
     const sync = socket.frames();
@@ -92,7 +93,7 @@ describe('terminals: a viewer gathers output into frames', () => {
 
   it('a frame is never larger than the bound plus one read', async () => {
     const { v, socket } = await liveViewer(8 * KiB);
-    for (let i = 0; i < 50; i++) v.output(chunk(i, 3 * KiB), true);
+    for (let i = 0; i < 50; i++) v.output(chunk(i, 3 * KiB), Infinity);
     // Full-size reads right after a frame look like streaming: the last gathering waits up to 2 ms.
     await new Promise((r) => setTimeout(r, 10));
     const sizes = (socket.frames() as Buffer[]).map((f) => f.length);
@@ -103,9 +104,9 @@ describe('terminals: a viewer gathers output into frames', () => {
 
   it('other frames and close() send the gathered output first', async () => {
     const { v, socket } = await liveViewer(64 * KiB);
-    v.output(Buffer.from('before-notice'), true);
+    v.output(Buffer.from('before-notice'), Infinity);
     v.notice('read_only', 'x');
-    v.output(Buffer.from('before-close'), true);
+    v.output(Buffer.from('before-close'), Infinity);
     v.close(1001, 'bye');
     const f = socket.frames();
     assert.deepEqual(
@@ -121,8 +122,8 @@ describe('terminals: a viewer gathers output into frames', () => {
       const { v, socket } = await liveViewer(64 * KiB);
       const base = timers();
       // A full read right after a frame: the streaming path arms a 2 ms timer; a small one, setImmediate.
-      v.output(chunk(0, 64 * KiB), true);
-      v.output(round % 2 ? chunk(1, 4 * KiB) : Buffer.from('x'), true);
+      v.output(chunk(0, 64 * KiB), Infinity);
+      v.output(round % 2 ? chunk(1, 4 * KiB) : Buffer.from('x'), Infinity);
       assert.ok(timers() > base, 'a flush is pending');
       const before = socket.sent.length;
       v.dispose();

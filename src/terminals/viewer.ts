@@ -1,9 +1,9 @@
 /**
  * One viewer: a WebSocket attached to a session, with acknowledgement-based flow control
  * (VS Code's and wetty's scheme). The viewer counts output sent and not yet acknowledged; the
- * session pauses the PTY when every viewer is over the high watermark. A viewer over it while others
- * keep up is "behind": nothing more is queued for it, and once it acknowledges down to the low
- * watermark it gets a fresh snapshot instead of the bytes it missed, so its memory never grows.
+ * session decides who paces the PTY and when a viewer is too slow (flow-policy.ts). A viewer that is
+ * "behind" gets nothing more queued, and once it acknowledges down to the low watermark it gets a
+ * fresh snapshot instead of the bytes it missed, so its memory never grows.
  */
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../core/errors.ts';
@@ -27,7 +27,10 @@ export interface ViewerHost {
   meta(viewer: Viewer, size?: { cols: number; rows: number }): Meta;
   snapshot(): Promise<SnapshotReply>;
   input(viewer: Viewer, data: Buffer): void;
-  resize(viewer: Viewer, cols: number, rows: number): void;
+  /** An owner typed: its device takes the size (docs/protocol.md, size). Called before its input is written. */
+  typed(viewer: Viewer): void;
+  /** This viewer's preferred size; applied only while it controls the size, or with `claim`. */
+  resize(viewer: Viewer, cols: number, rows: number, claim: boolean): void;
   flowChanged(): void;
   removeViewer(viewer: Viewer): void;
 }
@@ -124,8 +127,11 @@ export class Viewer extends DisposableBase {
     this.#resync();
   }
 
-  /** New PTY output. `othersKeepUp`: some viewer is under the high watermark, so the PTY will not pause for this one. */
-  output(data: Buffer, othersKeepUp: boolean): void {
+  /**
+   * New PTY output. `behindAt`: unacknowledged bytes at or past which this viewer is behind (it is
+   * really slower than the fastest pacer, or read-only with no one to keep up with; flow-policy.ts).
+   */
+  output(data: Buffer, behindAt: number): void {
     if (this.isDisposed) return;
     switch (this.#state) {
       case 'behind':
@@ -137,13 +143,16 @@ export class Viewer extends DisposableBase {
         if (this.#pendingBytes > this.#host.maxSyncPendingBytes) this.#resync();
         return;
       case 'live':
-        if (this.#unacked >= this.#host.highWatermarkBytes && othersKeepUp) {
-          this.#state = 'behind';
-          this.sendMeta();
-          return;
-        }
+        if (this.#unacked >= behindAt) return this.markBehind();
         this.#sendOutput(data);
     }
+  }
+
+  /** No more output is queued for this viewer; once it has caught up (ack to the low watermark) it gets a fresh snapshot. */
+  markBehind(): void {
+    if (this.#state !== 'live' || this.isDisposed) return;
+    this.#state = 'behind';
+    this.sendMeta();
   }
 
   /** The session size changed: ordered with the output, so a syncing viewer replays it in place. */
@@ -274,11 +283,13 @@ export class Viewer extends DisposableBase {
         return;
       case 'input':
         if (this.role !== 'owner') return this.notice('read_only', 'This is a read-only view: input is not sent to the terminal.');
-        if (m.data.length) this.#host.input(this, m.data);
+        if (!m.data.length) return;
+        this.#host.typed(this);
+        this.#host.input(this, m.data);
         return;
       case 'resize':
         if (this.role !== 'owner') return this.notice('read_only', 'This is a read-only view: only the owner can resize the terminal.');
-        this.#host.resize(this, m.cols, m.rows);
+        this.#host.resize(this, m.cols, m.rows, m.claim === true);
         return;
     }
   }

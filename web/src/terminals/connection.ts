@@ -98,8 +98,11 @@ export class TerminalConnection implements Disposable {
     return true;
   }
 
-  sendResize(cols: number, rows: number): void {
-    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(encodeResize(cols, rows));
+  /** Sends this device's preferred size (`claim`: take the size for this device); false when the socket is not open. */
+  sendResize(cols: number, rows: number, claim = false): boolean {
+    if (this.#socket?.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(encodeResize(cols, rows, claim));
+    return true;
   }
 
   /** Reconnects at once if waiting to reconnect. */

@@ -21,6 +21,8 @@ export interface TerminalMeta {
   role?: string;
   behind?: boolean;
   name?: string;
+  /** Who sets the PTY size: this device, another one, or nobody yet (docs/protocol.md, Size). */
+  sizeControl?: 'you' | 'other' | 'none';
   [k: string]: unknown;
 }
 
@@ -46,8 +48,9 @@ export function encodeInput(data: string | Uint8Array): Uint8Array<ArrayBuffer> 
   return frame(ClientOp.input, typeof data === 'string' ? enc.encode(data) : data);
 }
 
-export function encodeResize(cols: number, rows: number): Uint8Array<ArrayBuffer> {
-  return frame(ClientOp.resize, enc.encode(JSON.stringify({ cols, rows })));
+/** This device's preferred size; `claim` takes the size for this device ("Fit here"). */
+export function encodeResize(cols: number, rows: number, claim = false): Uint8Array<ArrayBuffer> {
+  return frame(ClientOp.resize, enc.encode(JSON.stringify(claim ? { cols, rows, claim: true } : { cols, rows })));
 }
 
 export function encodeAck(bytes: number): Uint8Array<ArrayBuffer> {

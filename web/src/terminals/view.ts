@@ -1,7 +1,9 @@
 /**
- * One terminal on screen: an xterm.js Terminal at the session's shared size, fitted to its box, fed
- * by a TerminalConnection. Owners propose their fitted size; the server's `m` frame is the truth
- * (one PTY size for every viewer), and a terminal larger than the box is scaled down to fit.
+ * One terminal on screen: an xterm.js Terminal at the session's shared size, fed by a
+ * TerminalConnection. Owners send the size their box fits as a preference; the server applies it
+ * while this device controls the size (it typed last, or pressed "Fit here"; docs/protocol.md, Size).
+ * The server's `m` frame is the truth, applied in order with the output before it; a terminal larger
+ * than the box is scaled down to a legible minimum and panned beyond that (fit.ts).
  */
 import { FitAddon } from '@xterm/addon-fit';
 import { Terminal, type ITheme } from '@xterm/xterm';
@@ -9,12 +11,16 @@ import { h, setText } from '../dom.ts';
 import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '../lifecycle.ts';
 import { toast } from '../toast.ts';
 import { TerminalConnection, type ConnectionState, type ConnectionStatus } from './connection.ts';
+import { fitTerminal } from './fit.ts';
 import { describeExit, type ExitInfo, type TerminalMeta } from './protocol.ts';
 
 /** The browser keeps as much scrollback as the server's mirror (default 2,000 lines): the snapshot brings no more. */
 export const SCROLLBACK_LINES = 2_000;
 /** Resizes settle for this long before the size goes to the server (window drags, phone rotation). */
 export const RESIZE_DEBOUNCE_MS = 120;
+/** Width of xterm's scroll bar beside the screen (what FitAddon leaves for it). */
+const SCROLL_BAR_PX = 14;
+const NO_BYTES = new Uint8Array(0);
 
 export const THEME: ITheme = {
   background: '#0b0f14',
@@ -81,14 +87,19 @@ export class TerminalView implements Disposable {
   readonly #roleEl: HTMLElement;
   readonly #sizeEl: HTMLElement;
   readonly #viewersEl: HTMLElement;
+  readonly #sizeCtlEl: HTMLElement;
+  readonly #sizeCtlText: HTMLElement;
+  readonly #fitBtn: HTMLButtonElement;
   readonly #resizeTimer = this.#store.add(new Timer());
   readonly #bannerTimer = this.#store.add(new Timer());
   #meta: TerminalMeta = {};
   #status: ConnectionStatus = { state: 'connecting' };
   #exit: ExitInfo | undefined;
   #visible = false;
-  /** The size this viewer's box fits; proposed to the server by owners. */
-  #wanted: { cols: number; rows: number } | undefined;
+  /** The last preferred size sent on this socket ("colsxrows"), so only changes are sent. */
+  #sentPref: string | undefined;
+  /** The server's size as of the output written so far: `m` frames take effect in order with the writes. */
+  #ordered: { cols: number; rows: number } | undefined;
 
   constructor(o: ViewOptions) {
     this.id = o.id;
@@ -97,13 +108,21 @@ export class TerminalView implements Disposable {
     this.#roleEl = h('span', { class: 'badge badge-ro', hidden: true, title: 'You can watch this terminal; typing is disabled.' }, 'read-only');
     this.#sizeEl = h('span', { class: 'muted size' });
     this.#viewersEl = h('span', { class: 'muted viewers' });
+    this.#sizeCtlText = h('span', {});
+    this.#fitBtn = h(
+      'button',
+      { class: 'btn btn-small fit-here', type: 'button', hidden: true, 'data-testid': 'fit-here', title: "Resize the terminal to this device's screen; other devices then show it scaled." },
+      'Fit here',
+    );
+    this.#fitBtn.addEventListener('click', () => this.fitHere());
+    this.#sizeCtlEl = h('span', { class: 'size-ctl', hidden: true, 'data-testid': 'size-control' }, this.#sizeCtlText, this.#fitBtn);
     this.#banner = h('div', { class: 'banner', hidden: true, role: 'status' });
     this.#host = h('div', { class: 'term-host' });
     this.#box = h('div', { class: 'term-box' }, this.#host);
     this.element = h(
       'section',
       { class: 'term-view', 'data-terminal': o.id, hidden: true },
-      h('div', { class: 'term-status' }, this.#stateEl, this.#roleEl, h('span', { class: 'spacer' }), this.#viewersEl, this.#sizeEl),
+      h('div', { class: 'term-status' }, this.#stateEl, this.#roleEl, h('span', { class: 'spacer' }), this.#sizeCtlEl, this.#viewersEl, this.#sizeEl),
       this.#banner,
       this.#box,
     );
@@ -130,7 +149,7 @@ export class TerminalView implements Disposable {
       this.term.onData((data) => {
         if (this.#meta.role === 'read-only') return;
         const filtered = o.inputFilter ? o.inputFilter(data) : data;
-        this.#maybePropose();
+        this.#flushPreference();
         if (!this.#conn.sendInput(filtered)) this.#flashBanner('Not connected: your input was not sent.');
       }),
     );
@@ -138,6 +157,7 @@ export class TerminalView implements Disposable {
       // Mouse reports in X10 mode come as binary strings (one byte per char).
       if (this.#meta.role === 'read-only') return;
       const bytes = Uint8Array.from(data, (c) => c.charCodeAt(0) & 0xff);
+      this.#flushPreference();
       this.#conn.sendInput(bytes);
     }));
 
@@ -163,7 +183,7 @@ export class TerminalView implements Disposable {
         notice: (_code, message) => toast(message, 'info'),
         probe: o.probe,
         opened: () => {
-          this.#wanted = undefined; // propose again on this socket
+          this.#sentPref = undefined; // the server forgets a viewer's preference with its socket
         },
       }),
     );
@@ -202,8 +222,15 @@ export class TerminalView implements Disposable {
       toast('This terminal is read-only: you can watch, not type.', 'info');
       return;
     }
-    this.#maybePropose();
+    this.#flushPreference();
     if (!this.#conn.sendInput(data)) this.#flashBanner('Not connected: your input was not sent.');
+  }
+
+  /** "Fit here": the terminal takes this device's size (the others then show it scaled). */
+  fitHere(): void {
+    const f = this.#fitted();
+    if (!f || this.readOnly || this.#exit) return;
+    this.#sendPreference(f, true);
   }
 
   /** Whether the terminal's programs asked for application cursor keys (vim, less). */
@@ -246,45 +273,65 @@ export class TerminalView implements Disposable {
 
   #proposeSize(): void {
     const f = this.#fitted();
-    if (!f) return;
-    this.#wanted = f;
-    if (this.readOnly || this.#exit) {
-      this.#applyScale();
-      return;
+    if (f && !this.readOnly && !this.#exit) {
+      // Before the first `m` nothing is written yet: show the fitted size until the server says.
+      if (this.#ordered === undefined && this.#meta.cols === undefined) this.term.resize(f.cols, f.rows);
+      if (this.#meta.role !== undefined) this.#sendPreference(f, false);
     }
-    if (this.#conn.live && (f.cols !== this.#meta.cols || f.rows !== this.#meta.rows)) this.#conn.sendResize(f.cols, f.rows);
-    else if (this.#meta.cols === undefined) this.term.resize(f.cols, f.rows);
     this.#applyScale();
   }
 
-  /** Typing claims the size back: the last viewer to type on a shared terminal gets their fit ("last resize wins"). */
-  #maybePropose(): void {
-    const f = this.#fitted();
-    if (!f || !this.#conn.live) return;
-    if (f.cols !== this.#meta.cols || f.rows !== this.#meta.rows) this.#conn.sendResize(f.cols, f.rows);
+  /** Sends this device's size: a preference the server applies while this device controls the size; `claim` takes it. */
+  #sendPreference(f: { cols: number; rows: number }, claim: boolean): void {
+    const key = `${f.cols}x${f.rows}`;
+    if (!claim && key === this.#sentPref) return;
+    if (this.#conn.sendResize(f.cols, f.rows, claim)) this.#sentPref = key;
+  }
+
+  /** Typing makes this device the size controller: its latest size must be on the server first. */
+  #flushPreference(): void {
+    if (!this.#resizeTimer.pending) return;
+    this.#resizeTimer.cancel();
+    this.#proposeSize();
   }
 
   #applyServerSize(): void {
-    const { cols, rows } = this.#meta;
-    if (typeof cols === 'number' && typeof rows === 'number' && (cols !== this.term.cols || rows !== this.term.rows)) {
-      this.term.resize(cols, rows);
-    }
+    const s = this.#ordered;
+    if (s && (s.cols !== this.term.cols || s.rows !== this.term.rows)) this.term.resize(s.cols, s.rows);
     this.#applyScale();
   }
 
-  /** Scales the terminal down when the shared size is larger than this box (docs/protocol.md). */
+  /**
+   * Shows a terminal larger than the box at its real size, scaled down to fit, no smaller than a
+   * legible font; past that the box pans (scrolls) over it. It is never reflowed to this box: another
+   * device controls the size (docs/protocol.md, Size).
+   */
   #applyScale(): void {
-    const screen = this.term.element?.querySelector('.xterm-screen') as HTMLElement | null;
-    if (!screen || !this.#visible) return;
-    this.#host.style.transform = '';
-    const bw = this.#box.clientWidth;
-    const bh = this.#box.clientHeight;
-    const sw = screen.offsetWidth;
-    const sh = screen.offsetHeight;
-    if (!bw || !bh || !sw || !sh) return;
-    const s = Math.min(1, bw / sw, bh / sh);
-    if (s < 0.999) this.#host.style.transform = `scale(${s.toFixed(4)})`;
-    this.#host.classList.toggle('scaled', s < 0.999);
+    const el = this.term.element;
+    const screen = el?.querySelector('.xterm-screen') as HTMLElement | null;
+    if (!el || !screen || !this.#visible) return;
+    const need = { width: screen.offsetWidth + SCROLL_BAR_PX, height: screen.offsetHeight };
+    const avail = { width: this.#host.clientWidth, height: this.#host.clientHeight };
+    if (!need.height || !avail.width || !avail.height) return;
+    const fits = need.width <= avail.width + 0.5 && need.height <= avail.height + 0.5;
+    const { scale, pan } = fits ? { scale: 1, pan: false } : fitTerminal(avail, need, this.term.options.fontSize ?? 14);
+    // Fitting: xterm fills the box as usual. Larger: xterm at its real size, scaled from the top left corner.
+    el.style.width = fits ? '' : `${need.width}px`;
+    el.style.height = fits ? '' : `${need.height}px`;
+    el.style.transform = scale < 0.999 ? `scale(${scale.toFixed(4)})` : '';
+    this.#host.classList.toggle('scaled', scale < 0.999);
+    this.#host.classList.toggle('panned', pan);
+    this.element.dataset.scale = scale.toFixed(3);
+  }
+
+  #renderSizeControl(): void {
+    const c = this.#meta.sizeControl;
+    this.#sizeCtlEl.hidden = c === undefined; // an older server
+    const mine = c === 'you';
+    setText(this.#sizeCtlText, mine ? 'size: this device' : c === 'other' ? 'size: other device' : 'size: not set');
+    this.#sizeCtlEl.classList.toggle('other', !mine);
+    this.#sizeCtlEl.dataset.control = c ?? '';
+    this.#fitBtn.hidden = mine || this.readOnly || this.#exit !== undefined;
   }
 
   // --- frames ----------------------------------------------------------------------------------
@@ -298,14 +345,22 @@ export class TerminalView implements Disposable {
       this.term.options.disableStdin = ro;
       this.element.classList.toggle('read-only', ro);
     }
-    this.#applyServerSize();
+    if (typeof m.cols === 'number' && typeof m.rows === 'number') {
+      const size = { cols: m.cols, rows: m.rows };
+      // In order with the output before it (xterm's write is asynchronous): that output was printed at the old size.
+      this.term.write(NO_BYTES, () => {
+        this.#ordered = size;
+        this.#applyServerSize();
+      });
+    }
+    this.#renderSizeControl();
     setText(this.#sizeEl, typeof m.cols === 'number' ? `${this.#meta.cols}×${this.#meta.rows}` : this.#sizeEl.textContent ?? '');
     const v = this.#meta.viewers;
     setText(this.#viewersEl, typeof v === 'number' ? `${v} viewer${v === 1 ? '' : 's'}` : '');
     this.element.classList.toggle('behind', this.#meta.behind === true);
     this.#o.onMeta?.(this.#meta);
-    // An owner whose box fits another size proposes it once the server has said what the size is.
-    if (!this.readOnly && this.#wanted === undefined) queueMicrotask(() => this.#proposeSize());
+    // Once the role is known, an owner states its size on this socket (the first to do so takes it).
+    if (!this.readOnly && this.#sentPref === undefined) queueMicrotask(() => this.#proposeSize());
   }
 
   #onStatus(s: ConnectionStatus): void {
@@ -321,6 +376,7 @@ export class TerminalView implements Disposable {
   #onExit(e: ExitInfo): void {
     this.#exit = e;
     this.term.options.disableStdin = true;
+    this.#renderSizeControl();
     this.#renderBanner();
   }
 
