@@ -255,6 +255,15 @@ export const optionSpecs = {
     help: 'Output handed to a terminal\'s mirror (parsed in a worker thread) and not yet parsed. Text that may still scroll away is held back first (at most half of this) and skipped once it provably cannot show.',
     atLimit: 'The PTY is paused until the mirror has parsed half of it: the mirror sees every byte that can show, so snapshots stay exact.',
   }),
+  terminalMaxPendingInputBytes: int({
+    group: 'terminals',
+    default: 1 * MiB,
+    min: 4 * KiB,
+    max: 256 * MiB,
+    unit: 'bytes',
+    help: 'Input (typed, pasted, or sent by the agent) held for one terminal whose program has not read it yet. Input is written to the PTY without ever blocking Keel; what the PTY cannot take yet waits here, in order.',
+    atLimit: 'Input that does not fit is refused whole, and so is all later input until the program has read what is pending: viewers get an "input_busy" notice, the agent\'s terminal_write an error result. Nothing is cut in the middle of a chunk.',
+  }),
   terminalMirrorWorkers: int({
     group: 'terminals',
     default: 1,

@@ -98,6 +98,7 @@ export class TerminalManager extends DisposableBase {
       frameBytes: o.terminalFrameBytes,
       mirrorBacklogBytes: o.terminalMirrorBacklogBytes,
       killGraceMs: o.terminalKillGraceMs,
+      maxPendingInputBytes: o.terminalMaxPendingInputBytes,
       sizeRange: this.sizeRange,
       clock: this.#ctx.clock,
       log: this.#log,
@@ -200,7 +201,11 @@ export class TerminalManager extends DisposableBase {
     let queued = 0;
     let pauses = 0;
     let mirrorPauses = 0;
+    let pendingInput = 0;
+    let refusedInput = 0;
     for (const s of this.list()) {
+      pendingInput += s.pendingInputBytes;
+      refusedInput += s.refusedInput.bytes;
       pauses += s.pauses.total;
       mirrorPauses += s.pauses.mirror;
       viewers += s.viewerCount;
@@ -225,6 +230,8 @@ export class TerminalManager extends DisposableBase {
       pauses_open_sessions: pauses,
       mirror_pauses_open_sessions: mirrorPauses,
       behind,
+      pending_input_bytes: pendingInput,
+      input_refused_bytes: refusedInput,
       mirror_workers: this.#pool.workers,
       closed_total: this.#closedTotal,
     };
