@@ -160,16 +160,23 @@ describe('terminals: a paste never freezes Keel', () => {
     }
   });
 
-  it('a reading program receives the whole paste intact (sha256 of what `cat > file` wrote)', async () => {
+  it('a program that starts reading late receives the whole paste intact (sha256 of what `cat > file` wrote); Keel answers meanwhile', async () => {
     const srv = await startChildServer(['--terminal-shell', '/bin/sh']);
     const out = path.join(srv.dataDir, 'pasted.txt');
     try {
       // Canonical mode: a line may be at most 4095 bytes (ours are ≤ 120); echo off so the only output is cat's exit.
-      const t = await attach(srv, `stty -echo; cat > ${out}`);
+      // The 2 s before cat reads is a stalled reader: the paste must wait in Keel's queue, not in a spinning write.
+      const t = await attach(srv, `stty -echo; sleep 2; cat > ${out}`);
       await new Promise((r) => setTimeout(r, 300)); // let stty run before the paste arrives
       const paste = pasteText(MiB, '\r', 11);
+      let done = false;
+      const health = pollLatencies(srv.base + '/healthz', () => done, 5_000);
       sendPaste(t.c, paste);
       t.c.input('\x04'); // ^D at the start of a line: end of file for cat
+      await new Promise((r) => setTimeout(r, 2_000));
+      done = true;
+      const h = await health;
+      assert.ok(h.length >= 5 && Math.max(...h) < 1_000, `/healthz answered while the reader stalled: ${h.map((x) => x.toFixed(0)).join(' ')} ms`);
       await waitFor(() => t.c.exit !== undefined, 'cat to exit', 60_000);
       const got = fs.readFileSync(out);
       // The terminal's ICRNL turns each \r into \n, as it does for a person typing Enter.
