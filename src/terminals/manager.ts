@@ -111,9 +111,17 @@ export class TerminalManager extends DisposableBase {
       slot.dispose();
       throw new KeelError(500, 'spawn_failed', `The terminal could not be started (${shell}): ${(err as Error).message}`);
     }
+    try {
+      this.tabs.add(this.#record(session));
+    } catch (err) {
+      // The shell is running but the create fails (a locked or full database): nothing of it may
+      // stay behind — no process, no map entry; the slot is held until the process is gone.
+      this.#log.error({ err, id: session.id }, 'terminal create failed after spawn; closing the new shell');
+      void session.close().finally(() => slot.dispose());
+      throw err;
+    }
     const viewers = new SlotLimiter(`viewers of terminal ${session.id}`, o.maxViewersPerSession, { option: '--max-viewers-per-session' });
     this.#sessions.set(session.id, { session, slot, viewers });
-    this.tabs.add(this.#record(session));
     session.onExit((s, info) => {
       this.#sessions.delete(s.id);
       slot.dispose();
