@@ -13,7 +13,9 @@ import { SlotLimiter, type Slot } from '../core/slot-limiter.ts';
 import { Mirror, MirrorPool } from './mirror.ts';
 import type { SizeRange } from './protocol.ts';
 import { defaultName, resolveShell, terminalEnv, TerminalSession, type SessionConfig } from './session.ts';
+import { ShareLinks } from './share-links.ts';
 import { TabStore, type TabRecord } from './tab-store.ts';
+import type { Role } from './viewer.ts';
 
 export interface CreateRequest {
   cols: number;
@@ -23,15 +25,32 @@ export interface CreateRequest {
   name?: string;
 }
 
+interface Entry {
+  session: TerminalSession;
+  slot: Slot;
+  /** Viewers of this terminal, owners and read-only together. */
+  viewers: SlotLimiter;
+  /** Read-only viewers of this terminal (a share of `viewers` that leaves slots for owners). */
+  readOnly: SlotLimiter;
+}
+
+/** A read-only cap that always leaves at least one of `total` slots to owners. */
+function readOnlyCap(option: number, total: number): number {
+  return Math.max(0, Math.min(option, total - 1));
+}
+
 export class TerminalManager extends DisposableBase {
   readonly sessionLimiter: SlotLimiter;
   readonly viewerLimiter: SlotLimiter;
+  /** Read-only viewers of all terminals (a share of `viewerLimiter` that leaves slots for owners). */
+  readonly readOnlyViewerLimiter: SlotLimiter;
   readonly sizeRange: SizeRange;
   readonly tabs: TabStore;
+  readonly shares: ShareLinks;
   readonly #ctx: KeelContext;
   readonly #log: Logger;
   readonly #pool: MirrorPool;
-  readonly #sessions = new Map<string, { session: TerminalSession; slot: Slot; viewers: SlotLimiter }>();
+  readonly #sessions = new Map<string, Entry>();
   #shuttingDown = false;
   #closedTotal = 0;
 
@@ -43,8 +62,10 @@ export class TerminalManager extends DisposableBase {
     this.sizeRange = { minCols: o.terminalMinCols, maxCols: o.terminalMaxCols, minRows: o.terminalMinRows, maxRows: o.terminalMaxRows };
     this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
+    this.readOnlyViewerLimiter = connectionLimiter(ctx, 'terminal_read_only_viewers', readOnlyCap(o.maxReadOnlyTerminalViewers, o.maxTerminalViewers), '--max-read-only-terminal-viewers');
     this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers));
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
+    this.shares = this.register(new ShareLinks(ctx.db, ctx.auth, ctx.clock, { defaultTtlMs: o.terminalShareTtlMs, maxTtlMs: o.terminalShareMaxTtlMs, maxLinks: o.maxTerminalShareLinks }));
 
     const sweepMs = [o.terminalIdleCloseMs, o.terminalInactiveTrimMs].filter((ms) => ms > 0);
     if (sweepMs.length) this.register(ctx.clock.setInterval(() => this.sweep(), Math.max(1_000, Math.floor(Math.min(...sweepMs) / 4))));
@@ -58,22 +79,28 @@ export class TerminalManager extends DisposableBase {
     return [...this.#sessions.values()].map((e) => e.session);
   }
 
-  /** Takes a viewer slot for `id`: per session first (its limit is the more precise reason), then in total. */
-  acquireViewerSlots(id: string): Slot[] {
+  /**
+   * Takes the slots a viewer of `id` needs: per session first (its limit is the more precise
+   * reason), then in total; a read-only viewer also takes a read-only slot at each level, so share
+   * links can never fill the slots owners need.
+   */
+  acquireViewerSlots(id: string, role: Role): Slot[] {
     const e = this.#sessions.get(id);
     if (!e) throw notFound(id);
-    const own = e.viewers.acquire();
+    const limiters = role === 'owner' ? [e.viewers, this.viewerLimiter] : [e.readOnly, e.viewers, this.readOnlyViewerLimiter, this.viewerLimiter];
+    const held: Slot[] = [];
     try {
-      return [own, this.viewerLimiter.acquire()];
+      for (const l of limiters) held.push(l.acquire());
+      return held;
     } catch (err) {
-      own.dispose();
+      for (const s of held) s.dispose();
       throw err;
     }
   }
 
   /** Whether a viewer could attach now (the cheap check before the upgrade). */
-  assertViewerRoom(id: string): void {
-    for (const s of this.acquireViewerSlots(id)) s.dispose();
+  assertViewerRoom(id: string, role: Role): void {
+    for (const s of this.acquireViewerSlots(id, role)) s.dispose();
   }
 
   create(req: CreateRequest): TerminalSession {
@@ -121,10 +148,12 @@ export class TerminalManager extends DisposableBase {
       throw err;
     }
     const viewers = new SlotLimiter(`viewers of terminal ${session.id}`, o.maxViewersPerSession, { option: '--max-viewers-per-session' });
-    this.#sessions.set(session.id, { session, slot, viewers });
+    const readOnly = new SlotLimiter(`read-only viewers of terminal ${session.id}`, readOnlyCap(o.maxReadOnlyViewersPerSession, o.maxViewersPerSession), { option: '--max-read-only-viewers-per-session' });
+    this.#sessions.set(session.id, { session, slot, viewers, readOnly });
     session.onExit((s, info) => {
       this.#sessions.delete(s.id);
       slot.dispose();
+      this.shares.forgetTerminal(s.id);
       this.#closedTotal++;
       if (!this.#shuttingDown) this.tabs.remove(s.id);
       this.#ctx.audit.record('terminals', 'close', `terminal ${s.id} (${s.name}) exited: code ${info.code ?? '-'} signal ${info.signal ?? '-'}`);
@@ -238,6 +267,9 @@ export class TerminalManager extends DisposableBase {
       pauses_open_sessions: pauses,
       mirror_pauses_open_sessions: mirrorPauses,
       behind,
+      share_links: this.shares.count,
+      share_links_revoked_total: this.shares.revokedTotal,
+      share_links_expired_total: this.shares.expiredTotal,
       pending_input_bytes: pendingInput,
       input_refused_bytes: refusedInput,
       mirror_workers: this.#pool.workers,
