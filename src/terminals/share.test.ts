@@ -117,6 +117,25 @@ describe('terminals: share links', () => {
     await srv.api('DELETE', `/api/terminals/${id}`);
   });
 
+  it('200 cycles of create, attach, revoke leave no record, no holder entry and no slot behind', async () => {
+    const mgr = srv.keel.ctx.services.terminals!;
+    const id = await terminal();
+    const base = { links: mgr.shares.count, attached: mgr.shares.attachedLinks, viewers: mgr.viewerLimiter.inUse, ro: mgr.readOnlyViewerLimiter.inUse };
+    for (let i = 0; i < 200; i++) {
+      const l = await srv.api('POST', `/api/terminals/${id}/shares`, {});
+      const c = new TestClient(srv, id, { share: l.json.share, render: false });
+      await c.opened();
+      await srv.api('DELETE', `/api/terminals/shares/${l.json.id}`);
+      await c.closed();
+      assert.equal(c.closeCode, 1008);
+    }
+    await waitFor(() => mgr.viewerLimiter.inUse === base.viewers && mgr.readOnlyViewerLimiter.inUse === base.ro, 'slots back at baseline');
+    assert.deepEqual({ links: mgr.shares.count, attached: mgr.shares.attachedLinks }, { links: base.links, attached: base.attached });
+    assert.equal(mgr.get(id)!.viewerCount, 0);
+    assert.equal(mgr.shares.revokedTotal >= 200, true);
+    await srv.api('DELETE', `/api/terminals/${id}`);
+  });
+
   it('bad requests: 400 for a bad ttl or body, 404 for an unknown terminal, 409 at --max-terminal-share-links', async () => {
     const id = await terminal();
     for (const body of [{ ttlMs: 10 }, { ttlMs: 'soon' }, { ttlMs: 1.5e3 + 0.5 }, { extra: 1 }]) {
