@@ -277,12 +277,12 @@ export class TerminalManager extends DisposableBase {
     };
   }
 
-  /** Worst case from the limits: mirrors at the largest size, each viewer's in-flight output, mirror backlogs. */
+  /** Worst case from the limits: mirrors at the largest size, mirror backlogs, queued input, each viewer's in-flight output. */
   budgetBytes(): number {
     const o = this.#ctx.options;
     const mirror = Mirror.worstCaseBytes(o.terminalMaxCols, o.terminalMaxRows, o.terminalScrollbackLines);
     const perViewer = o.terminalHighWatermarkBytes + o.terminalFrameBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
-    return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
+    return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes + o.terminalMaxPendingInputBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
   }
 
   #record(s: TerminalSession): TabRecord {

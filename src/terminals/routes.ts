@@ -73,7 +73,7 @@ export async function registerTerminals(app: FastifyInstance, ctx: KeelContext):
   const r = mgr.sizeRange;
 
   ctx.observe.addSubsystem('terminals', () => mgr.stats());
-  ctx.observe.addBudget('terminals', mgr.budgetBytes(), 'sessions × (mirror at max size incl. scrollback + 2 × mirror backlog) + viewers × (high watermark + gathered frame + mirror backlog + max frame)');
+  ctx.observe.addBudget('terminals', mgr.budgetBytes(), 'sessions × (mirror at max size incl. scrollback + 2 × mirror backlog + pending input) + viewers × (high watermark + gathered frame + mirror backlog + max frame)');
   ctx.owner.add(ctx.health.registerTrim('terminals', () => mgr.trimInactive()));
   ctx.onShutdown(() => mgr.shutdown());
 
