@@ -136,6 +136,11 @@ export class PtyInput implements Disposable {
         this.#o.onWriteError?.(e);
         return;
       }
+      if (n === 0) {
+        // Nothing taken without an error: treat it as full, never loop on it.
+        full = true;
+        break;
+      }
       written += n;
       this.#pendingBytes -= n;
       this.#headOffset += n;
