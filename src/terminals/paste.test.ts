@@ -66,8 +66,17 @@ async function attach(srv: ChildServer, command: string, keepText = true): Promi
   return { id: r.json.id, pid: r.json.pid, c };
 }
 
-/** Runs `during` while polling /healthz and typing into `echo`; returns both latency series. */
-async function measure(srv: ChildServer, echo: TestClient, during: () => Promise<void>): Promise<{ health: number[]; echoes: number[] }> {
+interface Latencies {
+  health: number[];
+  echoes: number[];
+  /** /healthz p99 over the same time before the paste: what the machine's load alone costs. */
+  baselineP99: number;
+}
+
+/** Polls /healthz and types into `echo` for as long as the baseline phase, then again while `during` runs. */
+async function measure(srv: ChildServer, echo: TestClient, during: () => Promise<void>): Promise<Latencies> {
+  const t0 = Date.now();
+  const baseline = await pollLatencies(srv.base + '/healthz', () => Date.now() - t0 > 2_000);
   let done = false;
   const health = pollLatencies(srv.base + '/healthz', () => done);
   const echoes = echoProbe(echo, () => done);
@@ -76,21 +85,24 @@ async function measure(srv: ChildServer, echo: TestClient, during: () => Promise
   } finally {
     done = true;
   }
-  return { health: await health, echoes: await echoes };
+  return { health: await health, echoes: await echoes, baselineP99: percentile(baseline, 99) };
 }
 
 /**
- * `p99Ms`: 100 ms where Keel has nothing else to do (the paste only waits); bash echoes the paste a
- * character at a time, and that output path (not the input) costs CPU, so on a loaded 2-core test
- * machine that run gets a hang-level bound instead — before the fix every request timed out.
+ * /healthz p99 under `p99Ms` (100 ms where the paste only waits in Keel's queue; 250 ms for bash,
+ * which echoes the paste a character at a time so the output path works hard) — or, when the
+ * test machine is so loaded that /healthz was already that slow before the paste, under three
+ * times that baseline. Before the fix no request was answered at all.
  */
-function assertResponsive(what: string, m: { health: number[]; echoes: number[] }, p99Ms: number): void {
+function assertResponsive(what: string, m: Latencies, p99Ms: number): void {
   const p99 = percentile(m.health, 99);
   const echoP99 = percentile(m.echoes, 99);
-  console.log(`${what}: /healthz ${m.health.length} samples p99 ${p99.toFixed(1)} ms max ${Math.max(...m.health).toFixed(1)} ms; echo ${m.echoes.length} keystrokes p99 ${echoP99.toFixed(1)} ms`);
+  const bound = Math.max(p99Ms, 3 * m.baselineP99);
+  console.log(`${what}: /healthz ${m.health.length} samples p99 ${p99.toFixed(1)} ms max ${Math.max(...m.health).toFixed(1)} ms (before the paste: p99 ${m.baselineP99.toFixed(1)} ms); echo ${m.echoes.length} keystrokes p99 ${echoP99.toFixed(1)} ms`);
   assert.ok(m.health.length >= 20, `enough /healthz samples (${m.health.length})`);
   assert.ok(!m.health.includes(Infinity), 'every /healthz answered (within 2 s)');
-  assert.ok(p99 < p99Ms, `/healthz p99 ${p99.toFixed(1)} ms < ${p99Ms} ms`);
+  assert.ok(Number.isFinite(m.baselineP99), 'the baseline answered');
+  assert.ok(p99 < bound, `/healthz p99 ${p99.toFixed(1)} ms < ${bound.toFixed(1)} ms`);
   assert.ok(m.echoes.length >= 5 && !m.echoes.includes(Infinity), `every keystroke in the other terminal echoed (${m.echoes.length})`);
 }
 
