@@ -94,7 +94,11 @@ export function terminalTools(ctrl: TerminalControl): Record<string, AgentTool> 
         if (!data) return { text: 'Nothing to type: give text and/or keys.', isError: true, terminalId: a.terminalId };
         const res = ctrl.write(a.terminalId, data);
         if (res === 'exited') return { text: `Terminal ${a.terminalId} has exited; nothing was typed.`, isError: true, terminalId: a.terminalId };
-        if (res === 'busy') return { text: `Terminal ${a.terminalId} is not reading its input (1 MiB pending); nothing was typed. Try Ctrl+C or wait.`, isError: true, terminalId: a.terminalId };
+        if (res === 'busy') {
+          // Refused whole (docs/protocol.md): a key sent now, Ctrl+C included, would wait behind the unread input anyway.
+          const text = `Terminal ${a.terminalId} is not reading its input: more is waiting than --terminal-max-pending-input-bytes allows, so nothing was typed, and nothing will be until the program has read what is waiting. Wait (terminal_wait) and try again, or ask the user.`;
+          return { text, isError: true, terminalId: a.terminalId };
+        }
         return { text: `Typed ${a.text ? `${a.text.length} characters` : ''}${a.text && a.keys?.length ? ' and ' : ''}${a.keys?.length ? a.keys.join(' ') : ''} into ${a.terminalId}.`, isError: false, terminalId: a.terminalId };
       },
     },

@@ -30,7 +30,7 @@ describe('terminals: bad input and limits', () => {
     srv = await startServer({ terminalShell: '/bin/bash', maxWsFrameBytes: 4096, maxTerminalSessions: 3, maxViewersPerSession: 2, maxTerminalViewers: 3 });
     const r = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'bash --norc --noprofile -i' });
     id = r.json.id;
-    share = r.json.share;
+    share = (await srv.api('POST', `/api/terminals/${id}/shares`, {})).json.share;
   });
   after(async () => {
     await srv.close();

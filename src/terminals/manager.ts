@@ -14,7 +14,9 @@ import { maxUnackedBytes } from './flow-policy.ts';
 import { Mirror, MirrorPool } from './mirror.ts';
 import type { SizeRange } from './protocol.ts';
 import { defaultName, resolveShell, terminalEnv, TerminalSession, type SessionConfig } from './session.ts';
+import { ShareLinks } from './share-links.ts';
 import { TabStore, type TabRecord } from './tab-store.ts';
+import type { Role } from './viewer.ts';
 
 export interface CreateRequest {
   cols: number;
@@ -24,15 +26,32 @@ export interface CreateRequest {
   name?: string;
 }
 
+interface Entry {
+  session: TerminalSession;
+  slot: Slot;
+  /** Viewers of this terminal, owners and read-only together. */
+  viewers: SlotLimiter;
+  /** Read-only viewers of this terminal (a share of `viewers` that leaves slots for owners). */
+  readOnly: SlotLimiter;
+}
+
+/** A read-only cap that always leaves at least one of `total` slots to owners. */
+function readOnlyCap(option: number, total: number): number {
+  return Math.max(0, Math.min(option, total - 1));
+}
+
 export class TerminalManager extends DisposableBase {
   readonly sessionLimiter: SlotLimiter;
   readonly viewerLimiter: SlotLimiter;
+  /** Read-only viewers of all terminals (a share of `viewerLimiter` that leaves slots for owners). */
+  readonly readOnlyViewerLimiter: SlotLimiter;
   readonly sizeRange: SizeRange;
   readonly tabs: TabStore;
+  readonly shares: ShareLinks;
   readonly #ctx: KeelContext;
   readonly #log: Logger;
   readonly #pool: MirrorPool;
-  readonly #sessions = new Map<string, { session: TerminalSession; slot: Slot; viewers: SlotLimiter }>();
+  readonly #sessions = new Map<string, Entry>();
   #shuttingDown = false;
   #closedTotal = 0;
 
@@ -44,8 +63,10 @@ export class TerminalManager extends DisposableBase {
     this.sizeRange = { minCols: o.terminalMinCols, maxCols: o.terminalMaxCols, minRows: o.terminalMinRows, maxRows: o.terminalMaxRows };
     this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
+    this.readOnlyViewerLimiter = connectionLimiter(ctx, 'terminal_read_only_viewers', readOnlyCap(o.maxReadOnlyTerminalViewers, o.maxTerminalViewers), '--max-read-only-terminal-viewers');
     this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers));
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
+    this.shares = this.register(new ShareLinks(ctx.db, ctx.auth, ctx.clock, { defaultTtlMs: o.terminalShareTtlMs, maxTtlMs: o.terminalShareMaxTtlMs, maxLinks: o.maxTerminalShareLinks }));
 
     const sweepMs = [o.terminalIdleCloseMs, o.terminalInactiveTrimMs].filter((ms) => ms > 0);
     if (sweepMs.length) this.register(ctx.clock.setInterval(() => this.sweep(), Math.max(1_000, Math.floor(Math.min(...sweepMs) / 4))));
@@ -59,22 +80,28 @@ export class TerminalManager extends DisposableBase {
     return [...this.#sessions.values()].map((e) => e.session);
   }
 
-  /** Takes a viewer slot for `id`: per session first (its limit is the more precise reason), then in total. */
-  acquireViewerSlots(id: string): Slot[] {
+  /**
+   * Takes the slots a viewer of `id` needs: per session first (its limit is the more precise
+   * reason), then in total; a read-only viewer also takes a read-only slot at each level, so share
+   * links can never fill the slots owners need.
+   */
+  acquireViewerSlots(id: string, role: Role): Slot[] {
     const e = this.#sessions.get(id);
     if (!e) throw notFound(id);
-    const own = e.viewers.acquire();
+    const limiters = role === 'owner' ? [e.viewers, this.viewerLimiter] : [e.readOnly, e.viewers, this.readOnlyViewerLimiter, this.viewerLimiter];
+    const held: Slot[] = [];
     try {
-      return [own, this.viewerLimiter.acquire()];
+      for (const l of limiters) held.push(l.acquire());
+      return held;
     } catch (err) {
-      own.dispose();
+      for (const s of held) s.dispose();
       throw err;
     }
   }
 
   /** Whether a viewer could attach now (the cheap check before the upgrade). */
-  assertViewerRoom(id: string): void {
-    for (const s of this.acquireViewerSlots(id)) s.dispose();
+  assertViewerRoom(id: string, role: Role): void {
+    for (const s of this.acquireViewerSlots(id, role)) s.dispose();
   }
 
   create(req: CreateRequest): TerminalSession {
@@ -99,6 +126,7 @@ export class TerminalManager extends DisposableBase {
       frameBytes: o.terminalFrameBytes,
       mirrorBacklogBytes: o.terminalMirrorBacklogBytes,
       killGraceMs: o.terminalKillGraceMs,
+      maxPendingInputBytes: o.terminalMaxPendingInputBytes,
       sizeRange: this.sizeRange,
       clock: this.#ctx.clock,
       log: this.#log,
@@ -111,12 +139,22 @@ export class TerminalManager extends DisposableBase {
       slot.dispose();
       throw new KeelError(500, 'spawn_failed', `The terminal could not be started (${shell}): ${(err as Error).message}`);
     }
+    try {
+      this.tabs.add(this.#record(session));
+    } catch (err) {
+      // The shell is running but the create fails (a locked or full database): nothing of it may
+      // stay behind — no process, no map entry; the slot is held until the process is gone.
+      this.#log.error({ err, id: session.id }, 'terminal create failed after spawn; closing the new shell');
+      void session.close().finally(() => slot.dispose());
+      throw err;
+    }
     const viewers = new SlotLimiter(`viewers of terminal ${session.id}`, o.maxViewersPerSession, { option: '--max-viewers-per-session' });
-    this.#sessions.set(session.id, { session, slot, viewers });
-    this.tabs.add(this.#record(session));
+    const readOnly = new SlotLimiter(`read-only viewers of terminal ${session.id}`, readOnlyCap(o.maxReadOnlyViewersPerSession, o.maxViewersPerSession), { option: '--max-read-only-viewers-per-session' });
+    this.#sessions.set(session.id, { session, slot, viewers, readOnly });
     session.onExit((s, info) => {
       this.#sessions.delete(s.id);
       slot.dispose();
+      this.shares.forgetTerminal(s.id);
       this.#closedTotal++;
       if (!this.#shuttingDown) this.tabs.remove(s.id);
       this.#ctx.audit.record('terminals', 'close', `terminal ${s.id} (${s.name}) exited: code ${info.code ?? '-'} signal ${info.signal ?? '-'}`);
@@ -201,7 +239,11 @@ export class TerminalManager extends DisposableBase {
     let queued = 0;
     let pauses = 0;
     let mirrorPauses = 0;
+    let pendingInput = 0;
+    let refusedInput = 0;
     for (const s of this.list()) {
+      pendingInput += s.pendingInputBytes;
+      refusedInput += s.refusedInput.bytes;
       pauses += s.pauses.total;
       mirrorPauses += s.pauses.mirror;
       viewers += s.viewerCount;
@@ -226,17 +268,22 @@ export class TerminalManager extends DisposableBase {
       pauses_open_sessions: pauses,
       mirror_pauses_open_sessions: mirrorPauses,
       behind,
+      share_links: this.shares.count,
+      share_links_revoked_total: this.shares.revokedTotal,
+      share_links_expired_total: this.shares.expiredTotal,
+      pending_input_bytes: pendingInput,
+      input_refused_bytes: refusedInput,
       mirror_workers: this.#pool.workers,
       closed_total: this.#closedTotal,
     };
   }
 
-  /** Worst case from the limits: mirrors at the largest size, each viewer's in-flight output, mirror backlogs. */
+  /** Worst case from the limits: mirrors at the largest size, mirror backlogs, queued input, each viewer's in-flight output. */
   budgetBytes(): number {
     const o = this.#ctx.options;
     const mirror = Mirror.worstCaseBytes(o.terminalMaxCols, o.terminalMaxRows, o.terminalScrollbackLines);
     const perViewer = maxUnackedBytes(o.terminalHighWatermarkBytes, o.terminalFrameBytes) + o.terminalFrameBytes + o.terminalMirrorBacklogBytes + o.maxWsFrameBytes;
-    return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
+    return o.maxTerminalSessions * (mirror + 2 * o.terminalMirrorBacklogBytes + o.terminalMaxPendingInputBytes) + Math.min(o.maxTerminalViewers, o.maxTerminalSessions * o.maxViewersPerSession) * perViewer;
   }
 
   #record(s: TerminalSession): TabRecord {

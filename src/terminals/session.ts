@@ -16,10 +16,9 @@ import type { SnapshotReply } from './mirror-messages.ts';
 import type { Mirror, MirrorPool } from './mirror.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
 import type { ExitInfo, Meta, SizeRange } from './protocol.ts';
+import { PtyInput } from './pty-input.ts';
 import type { Viewer, ViewerHost } from './viewer.ts';
 
-/** Input not yet read by the program, past which more input is refused (a paste into a program that never reads stdin must not grow memory). */
-export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 /** After SIGKILL, how long the PTY may take to report EOF before its socket is destroyed anyway. */
 const FORCE_DESTROY_AFTER_KILL_MS = 1_000;
 /** How often a closing session checks whether its processes are gone (to finish before the grace ends). */
@@ -43,6 +42,8 @@ export interface SessionConfig {
   frameBytes: number;
   mirrorBacklogBytes: number;
   killGraceMs: number;
+  /** Input the program has not taken yet, past which input is refused (--terminal-max-pending-input-bytes). */
+  maxPendingInputBytes: number;
   sizeRange: SizeRange;
   clock: Clock;
   log: Logger;
@@ -53,8 +54,11 @@ export type SessionState = 'running' | 'closing' | 'exited';
 
 interface PtySocket {
   destroy(...args: unknown[]): unknown;
-  writableLength?: number;
+  readonly destroyed?: boolean;
 }
+
+/** What a write answers: 'busy' means refused whole (--terminal-max-pending-input-bytes), 'exited' that nothing reads it any more. */
+export type WriteResult = 'ok' | 'exited' | 'busy';
 
 export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly id: string;
@@ -73,6 +77,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   #rows: number;
   readonly #cfg: SessionConfig;
   readonly #pty: IPty;
+  readonly #input: PtyInput;
+  /** The refusal spell each viewer was last told about: a refused paste of many frames gives one notice, not one per frame. */
+  readonly #toldBusy = new WeakMap<Viewer, number>();
   #mirror: Mirror;
   readonly #viewers = new Set<Viewer>();
   /** Each viewer's budget for holding the PTY while it lags (flow-policy.ts); keyed by the viewers attached. */
@@ -135,6 +142,16 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.#mirror = this.#openMirror();
     this.#guardExitFlush();
     this.register(toDisposable(() => this.#holdTimer?.dispose()));
+    this.#input = this.register(
+      new PtyInput({
+        fd: (this.#pty as unknown as { fd: number }).fd,
+        maxPendingBytes: cfg.maxPendingInputBytes,
+        clock: cfg.clock,
+        // Once the PTY socket is destroyed its fd number may be reused by anything Keel opens next.
+        fdOpen: () => this.#state === 'running' && this.#ptySocket?.destroyed !== true,
+        onWriteError: (err) => cfg.log.debug({ err, id: this.id }, 'PTY input write failed; input dropped'),
+      }),
+    );
     this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
     this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
   }
@@ -245,15 +262,40 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   input(viewer: Viewer, data: Buffer): void {
     const r = this.write(data);
     if (r === 'exited') viewer.notice('exited', 'The terminal has exited: input is not sent anywhere.');
-    else if (r === 'busy') viewer.notice('input_busy', 'The program is not reading its input (1 MiB pending); this input was dropped.');
+    else if (r === 'busy' && this.#toldBusy.get(viewer) !== this.#input.refusalSpell) {
+      this.#toldBusy.set(viewer, this.#input.refusalSpell);
+      viewer.notice('input_busy', this.busyMessage());
+    }
   }
 
-  /** Writes input to the PTY (viewers and the agent). Refused, not queued, when the program has not read the last MiB. */
-  write(data: Buffer | string): 'ok' | 'exited' | 'busy' {
+  /**
+   * Writes input to the PTY (viewers and the agent) without blocking: what the PTY cannot take yet
+   * is queued in order. 'busy': refused whole, because the queue is full (or was, and has not
+   * drained since) — see pty-input.ts.
+   */
+  write(data: Buffer | string): WriteResult {
     if (this.#state !== 'running') return 'exited';
-    if ((this.#ptySocket?.writableLength ?? 0) > MAX_PENDING_INPUT_BYTES) return 'busy';
-    this.#pty.write(data as string);
-    return 'ok';
+    const r = this.#input.write(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    return r === 'closed' ? 'exited' : r;
+  }
+
+  /** Input waiting for the program to read it. */
+  get pendingInputBytes(): number {
+    return this.#input.pendingBytes;
+  }
+
+  /** Input refused since the session started (whole chunks). */
+  get refusedInput(): { chunks: number; bytes: number } {
+    return this.#input.refused;
+  }
+
+  /** What a refused writer is told (viewers' `input_busy` notice, the agent's terminal_write). */
+  busyMessage(): string {
+    const kib = (n: number) => `${Math.ceil(n / 1024)} KiB`;
+    return (
+      `The program is not reading its input: ${kib(this.#input.pendingBytes)} are still waiting (limit ${kib(this.#input.maxPendingBytes)}, --terminal-max-pending-input-bytes). ` +
+      'This input was not sent, nor will any be until the program has read what is waiting; nothing already sent was cut.'
+    );
   }
 
   /**
@@ -361,6 +403,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     if (opts.shutdown) for (const v of [...this.#viewers]) v.close(1001, 'Keel is shutting down');
     if (this.#state !== 'running') return this.#done;
     this.#state = 'closing';
+    // Input the program never read goes nowhere now; holding it would only delay nothing.
+    this.#input.dispose();
     this.#hangUp();
     return this.#done;
   }
@@ -549,10 +593,16 @@ export function defaultName(command: string | null, shell: string): string {
   return path.basename(shell) || 'terminal';
 }
 
-/** The environment of a new terminal: Keel's, minus its secret, with the terminal type set. */
+/**
+ * Variables Keel reads secrets from, never passed to a terminal: the access token grants every
+ * shell, and the model keys are billed to the user — a program in a shell (or a share-link viewer
+ * watching `env` scroll by) must not read them from its environment.
+ */
+export const SECRET_ENV_VARS = ['KEEL_TOKEN', 'KEEL_AGENT_API_KEY', 'OPENAI_API_KEY', 'ANTHROPIC_API_KEY'] as const;
+
+/** The environment of a new terminal: Keel's, minus its secrets, with the terminal type set. */
 export function terminalEnv(base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base, TERM: 'xterm-256color', COLORTERM: 'truecolor' };
-  // The access token grants every shell; a program in one must not read it from its environment.
-  delete env.KEEL_TOKEN;
+  for (const name of SECRET_ENV_VARS) delete env[name];
   return env;
 }

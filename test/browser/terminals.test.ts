@@ -181,7 +181,7 @@ describe('terminal tabs in the browser', () => {
     try {
       const owner = await openPage(browser, k.startUrl);
       const id = await newTerminal(owner.page);
-      const info = (await (await fetch(`${k.url}/api/terminals/${id}`, { headers: { authorization: `Bearer ${k.keel.ctx.auth.token}` } })).json()) as { share: string };
+      const info = (await (await fetch(`${k.url}/api/terminals/${id}/shares`, { method: 'POST', headers: { authorization: `Bearer ${k.keel.ctx.auth.token}`, origin: k.url, 'content-type': 'application/json' }, body: '{}' })).json()) as { share: string };
       const link = `${k.url}/#/t/${id}?share=${encodeURIComponent(info.share)}`;
 
       // The viewer has no cookie: the server serves it the page shell (401), and the share link

@@ -9,7 +9,8 @@ import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '.
 import { toast } from '../toast.ts';
 import type { ConnectionStatus, ProbeResult } from './connection.ts';
 import { KeyBar } from './keybar.ts';
-import { sharePageUrl, type PreviousTerminal, type TerminalInfo } from './types.ts';
+import { SharePanel } from './share.ts';
+import type { PreviousTerminal, TerminalInfo } from './types.ts';
 import { TerminalView } from './view.ts';
 
 /** Long-press on a tab (touch) starts renaming after this long. */
@@ -43,6 +44,7 @@ export class TerminalsPage implements Disposable {
   readonly #empty: HTMLElement;
   readonly #restore: HTMLElement;
   readonly #shareBtn: HTMLButtonElement;
+  readonly #share = this.#store.add(new SharePanel());
   readonly #keybar: KeyBar;
   readonly #longPress = this.#store.add(new Timer());
   #active: string | undefined;
@@ -55,8 +57,8 @@ export class TerminalsPage implements Disposable {
     this.#tabList = h('div', { class: 'tab-list', role: 'tablist', 'aria-label': 'Terminals' });
     const newBtn = h('button', { class: 'btn tab-new', type: 'button', title: 'New terminal', 'aria-label': 'New terminal', 'data-testid': 'new-terminal' }, '+');
     this.#store.add(listen(newBtn, 'click', () => void this.create()));
-    this.#shareBtn = h('button', { class: 'btn btn-ghost share-btn', type: 'button', title: 'Copy a read-only link to this terminal', 'data-testid': 'share' }, 'Share');
-    this.#store.add(listen(this.#shareBtn, 'click', () => void this.#copyShareLink()));
+    this.#shareBtn = h('button', { class: 'btn btn-ghost share-btn', type: 'button', title: 'Create a read-only link to this terminal, copy it, and list its links', 'data-testid': 'share' }, 'Share');
+    this.#store.add(listen(this.#shareBtn, 'click', () => this.#active && void this.#share.share(this.#active)));
     this.#restore = h('div', { class: 'restore', hidden: true, role: 'region', 'aria-label': 'Previous tabs' });
     this.#empty = h(
       'div',
@@ -73,7 +75,7 @@ export class TerminalsPage implements Disposable {
     const bar = o.share
       ? h('div', { class: 'tabbar' }, this.#tabList)
       : h('div', { class: 'tabbar' }, this.#tabList, newBtn, h('span', { class: 'spacer' }), this.#shareBtn);
-    this.element = h('div', { class: `terminals-page${o.share ? ' viewer-mode' : ''}` }, bar, this.#restore, this.#views, this.#keybar.element);
+    this.element = h('div', { class: `terminals-page${o.share ? ' viewer-mode' : ''}` }, bar, o.share ? null : this.#share.element, this.#restore, this.#views, this.#keybar.element);
 
     if (!o.share) {
       // Another device may have opened or closed tabs while this one was in the background.
@@ -346,21 +348,9 @@ export class TerminalsPage implements Disposable {
   }
 
   #updateShare(): void {
-    const t = this.#active ? this.#tabs.get(this.#active) : undefined;
-    this.#shareBtn.hidden = !t?.info.share;
-  }
-
-  async #copyShareLink(): Promise<void> {
-    const t = this.#active ? this.#tabs.get(this.#active) : undefined;
-    if (!t?.info.share) return;
-    const url = sharePageUrl(t.info.id, t.info.share);
-    try {
-      await navigator.clipboard.writeText(url);
-      toast('Read-only link copied. Anyone with it can watch this terminal (not type) while Keel’s token is unchanged.', 'ok');
-    } catch {
-      // No clipboard (plain http on a LAN address): show the link to copy by hand.
-      window.prompt('Copy this read-only link:', url);
-    }
+    this.#shareBtn.hidden = this.#o.share !== undefined || !this.#active;
+    // The panel shows one terminal's links: it closes when another tab becomes active.
+    if (this.#share.terminalId !== undefined && this.#share.terminalId !== this.#active) this.#share.hide();
   }
 
   /** Size for a new terminal: what the visible terminal fits, else an estimate from the area. */

@@ -9,8 +9,6 @@ export interface TerminalInfo {
   pid?: number;
   createdAt: string;
   viewers?: number;
-  share?: string;
-  shareUrl?: string;
 }
 
 /** A tab from Keel's previous run, offered for restoring. */
@@ -24,7 +22,7 @@ export interface PreviousTerminal {
   createdAt?: string;
 }
 
-/** The page link a read-only viewer opens (the `share` signature is a capability for this terminal only). */
+/** The page link a read-only viewer opens (the `share` token of a share link: a capability for this terminal only, until it expires or is revoked). */
 export function sharePageUrl(id: string, share: string, base: string = location.href): string {
   const u = new URL('/', base);
   u.hash = `#/t/${encodeURIComponent(id)}?share=${encodeURIComponent(share)}`;
