@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { renderSnapshot, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+import { renderSnapshot, shareOf, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
 
 const KiB = 1024;
 const HIGH = 128 * KiB;
@@ -41,7 +41,7 @@ describe('terminals: read-only viewers never pace the program', () => {
     const session = srv.keel.ctx.services.terminals!.get(id)!;
     const before = await linesPerSecond(id);
 
-    const ro = new TestClient(srv, id, { share: json.share, ack: false, render: false, keepText: false });
+    const ro = new TestClient(srv, id, { share: await shareOf(srv, id), ack: false, render: false, keepText: false });
     await ro.opened();
     await waitFor(() => ro.meta?.role === 'read-only' && ro.meta.behind === true, 'the read-only viewer to be marked behind');
     const sentWhenBehind = ro.outputBytes;
@@ -68,7 +68,7 @@ describe('terminals: read-only viewers never pace the program', () => {
     const id = json.id as string;
     const session = srv.keel.ctx.services.terminals!.get(id)!;
     const owner = new TestClient(srv, id, { render: false });
-    const ro = new TestClient(srv, id, { share: json.share, ack: false });
+    const ro = new TestClient(srv, id, { share: await shareOf(srv, id), ack: false });
     await Promise.all([owner.opened(), ro.opened()]);
     await waitFor(() => owner.snapshots === 1 && ro.snapshots === 1, 'snapshots');
     owner.input('\r');
@@ -86,7 +86,8 @@ describe('terminals: read-only viewers never pace the program', () => {
     const { json } = await srv.api('POST', '/api/terminals', { cols: 80, rows: 24, command: 'read -r _; seq 1 100000; echo LAST-LINE; read -r _' });
     const id = json.id as string;
     const session = srv.keel.ctx.services.terminals!.get(id)!;
-    const viewers = [0, 1].map(() => new TestClient(srv, id, { share: json.share }));
+    const share = await shareOf(srv, id);
+    const viewers = [0, 1].map(() => new TestClient(srv, id, { share }));
     await Promise.all(viewers.map((v) => v.opened()));
     await waitFor(() => viewers.every((v) => v.snapshots === 1), 'snapshots');
     // Nobody can type on a share link: the test types for the owner through the session.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeClient } from './protocol.ts';
-import { startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+import { shareOf, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
 
 describe('terminals: who sets the size', () => {
   let srv: TestServer;
@@ -62,7 +62,7 @@ describe('terminals: who sets the size', () => {
     assert.equal(await stty(desk, 'e'), '35x120');
 
     // A read-only viewer can neither size nor claim; it sees who does.
-    const ro = new TestClient(srv, id, { share: json.share });
+    const ro = new TestClient(srv, id, { share: await shareOf(srv, id) });
     await ro.ready();
     ro.ws.send(encodeClient.resize(30, 10));
     ro.ws.send(encodeClient.resize(30, 10, true));

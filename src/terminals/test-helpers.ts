@@ -285,3 +285,10 @@ export function procState(): { pid: number; ppid: number; session: number; state
   }
   return out;
 }
+
+/** A fresh read-only share link's token for terminal `id` (POST /api/terminals/:id/shares). */
+export async function shareOf(server: TestServer, id: string): Promise<string> {
+  const r = await server.api('POST', `/api/terminals/${id}/shares`, {});
+  if (r.status !== 201) throw new Error(`share link not created: ${r.status}`);
+  return r.json.share as string;
+}
