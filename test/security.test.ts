@@ -353,3 +353,32 @@ describe('heap snapshot files', () => {
     }
   });
 });
+
+describe('while Keel closes', () => {
+  test('a request on a connection still open gets 503 shutting_down in Keel’s shape', async () => {
+    const net = await import('node:net');
+    const k = await startKeel();
+    const s = net.connect(k.keel.port, '127.0.0.1');
+    s.on('error', () => {});
+    let got = '';
+    s.on('data', (c: Buffer) => (got += c.toString()));
+    try {
+      await new Promise((r) => s.once('connect', r));
+      // A request whose body is still coming keeps the connection busy, so closing does not cut it.
+      s.write(`POST /api/auth/signout HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n{`);
+      await waitFor(() => got.includes('100 Continue'), 'the request to be under way');
+      const closing = k.close();
+      await waitFor(() => !k.keel.app.server.listening, 'the server to stop listening');
+      s.write(`}GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await waitFor(() => got.split('HTTP/1.1 ').length > 3 && got.trimEnd().endsWith('}'), 'two answers after the 100 Continue');
+      const second = got.slice(got.lastIndexOf('HTTP/1.1 '));
+      assert.match(second, /^HTTP\/1\.1 503/);
+      assertErrorShape(JSON.parse(second.slice(second.indexOf('\r\n\r\n') + 4)), 'shutting_down');
+      s.destroy();
+      await closing;
+    } finally {
+      s.destroy();
+      await k.close();
+    }
+  });
+});

@@ -43,6 +43,8 @@ declare module 'fastify' {
 
 /** Longest path segment the router accepts (ids are far shorter); longer answers 414. */
 const MAX_PARAM_LENGTH = 100;
+/** A request on a kept-alive connection after the server stopped listening. */
+const SHUTTING_DOWN: Refusal = { status: 503, error: 'shutting_down', message: 'Keel is shutting down; try again once it is back.', headers: { 'Retry-After': '5' } };
 /** How often Node checks for requests past their headers/request timeout (its default is 30 s). */
 const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
@@ -71,7 +73,8 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     bodyLimit: options.maxBodyBytes,
     // Idle keep-alive sockets are closed at shutdown; busy ones finish or are cut at the deadline.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
+    // Keel's own 503 while closing (below), in Keel's shape; Fastify's would come first otherwise.
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
     frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
     clientErrorHandler,
@@ -90,7 +93,7 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
           gate.requestStarted(socket);
           res.once('close', () => gate.requestEnded(socket));
           setSecurityHeaders(res);
-          const refusal = gate.isRefused(socket) ? tooMany() : checkHostAndOrigin(req, false, guard);
+          const refusal = gate.isRefused(socket) ? tooMany() : !server.listening ? SHUTTING_DOWN : checkHostAndOrigin(req, false, guard);
           if (refusal) return writeRefusal(res, refusal);
           handler(req, res);
         },

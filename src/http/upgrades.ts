@@ -94,7 +94,7 @@ export class UpgradeGuard {
     const { gate } = this.#o;
     const refusal = gate.isRefused(socket) ? this.#o.tooMany() : (this.#o.check(req) ?? checkHandshake(req));
     if (refusal || this.#disposed) {
-      refuseSocket(socket, refusal ?? { status: 503, error: 'shutting_down', message: 'Keel is shutting down.' });
+      refuseSocket(socket, refusal ?? { status: 503, error: 'shutting_down', message: 'Keel is shutting down; try again once it is back.' });
       return;
     }
     gate.requestStarted(socket);
