@@ -69,10 +69,6 @@ export class ConnectionGate {
     this.#strangers.delete(socket);
   }
 
-  isAuthenticated(socket: Socket): boolean {
-    return !this.#strangers.has(socket) && !this.#refused.has(socket);
-  }
-
   /** A request started on the connection: it becomes the most recently active. */
   requestStarted(socket: Socket): void {
     const s = this.#strangers.get(socket);
