@@ -3,13 +3,14 @@
  * terminals (xterm.js over WebSockets), chat (Markdown), documents (CodeMirror + Yjs over
  * WebSockets) and the health page work with no `securitypolicyviolation` event and no console
  * error — while it does block injected inline script. And the Sign out button clears the cookie
- * and leaves the page signed out.
+ * and leaves the page signed out, with nothing left polling.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
+import { WebSocket } from 'ws';
 import { agentFixture, chatSnap } from './agent-fixture.ts';
-import { newTerminal, openPage, typeInTerminal, waitFor, waitForLine } from './harness.ts';
+import { DESKTOP, newTerminal, openPage, startKeel, typeInTerminal, waitFor, waitForLine } from './harness.ts';
 
 const fx = agentFixture();
 
@@ -102,5 +103,39 @@ test('Sign out clears the cookie and the page shows the signed-out state; a relo
     assert.deepEqual(errors.filter((e) => !/401|Authentication failed/.test(e)), []);
   } finally {
     await context.close();
+  }
+});
+
+test('signed out while a health poll is under way, the page sends nothing more', async () => {
+  // One live dashboard slot, taken: the page's health feed falls back to polling /debug/memory.
+  const k = await startKeel({ maxLiveViewers: 1 });
+  const token = new URL(k.startUrl).searchParams.get('token')!;
+  const held = new WebSocket(`${k.url.replace(/^http/, 'ws')}/debug/live`, { headers: { authorization: `Bearer ${token}` } });
+  await new Promise((resolve, reject) => held.once('open', resolve).once('error', reject));
+  const context = await fx.browser.newContext({ viewport: DESKTOP });
+  try {
+    const page = await context.newPage();
+    // The page's timers are fake, so "does it keep polling?" is asked without waiting minutes.
+    await page.clock.install();
+    const polls: Route[] = [];
+    await page.route('**/debug/memory', (route) => void polls.push(route));
+    await page.goto(k.startUrl);
+    await page.waitForFunction(() => (window as unknown as { __keel?: unknown }).__keel !== undefined);
+    // Two requests held: the first report, and the first poll once the live feed was refused.
+    await waitFor(() => polls.length >= 2, 'a health poll under way');
+    await page.locator('[data-testid=signout]').click();
+    await page.locator('[data-testid=signed-out]').waitFor({ state: 'visible' });
+    const later: string[] = [];
+    page.on('request', (r) => later.push(r.url()));
+    for (const r of polls.splice(0)) await r.continue();
+    await page.unroute('**/debug/memory');
+    await new Promise((r) => setTimeout(r, 300));
+    await page.clock.runFor(120_000);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(later, [], 'two minutes of the page’s timers after signing out send nothing');
+  } finally {
+    await context.close();
+    held.terminate();
+    await k.close();
   }
 });
