@@ -76,6 +76,15 @@ export class Auth {
     return `${COOKIE_NAME}=${this.#cookieValue}; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=31536000`;
   }
 
+  /**
+   * Set-Cookie header value that removes the cookie (sign-out). The cookie's value is derived from
+   * the token, so signing out ends this browser's session; only a new token (delete
+   * <data-dir>/token and restart) revokes a cookie copied elsewhere.
+   */
+  clearCookieHeader(secure: boolean): string {
+    return `${COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT`;
+  }
+
   /** The principal for a request's headers, or null when it carries no valid credential. */
   principal(headers: { authorization?: string; cookie?: string }): Principal | null {
     const auth = headers.authorization;

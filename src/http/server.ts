@@ -1,22 +1,33 @@
 /**
- * The Fastify instance with Keel's security defaults: Host allow-list on every request, auth on
- * everything but liveness probes and static assets, Origin on every WebSocket upgrade and
- * state-changing request, body and frame size limits, a TCP connection cap, one error shape.
+ * The Fastify instance with Keel's security defaults. In the order a request meets them:
+ *  - the connection gate (connections.ts): a slot of maxHttpConnections per TCP connection, with a
+ *    share for unauthenticated ones, and Node's headers/request/keep-alive timeouts;
+ *  - the front door, before Fastify's router: Host allow-list on every request, Origin on every
+ *    WebSocket upgrade and state-changing request, handshake checks and close-after-refusal for
+ *    upgrades (upgrades.ts);
+ *  - auth on everything but liveness probes and static assets (onRequest hook);
+ *  - body and frame size limits, one error shape for every answer (errors.ts), security headers on
+ *    every answer (headers.ts).
  */
-import type { Socket } from 'node:net';
+import http from 'node:http';
 import fastifyWebsocket from '@fastify/websocket';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { KeelOptions } from '../config/options.ts';
 import type { SlotLimiter } from '../core/slot-limiter.ts';
 import type { Auth, Principal } from './auth.ts';
-import { errorHandler, sendError } from './errors.ts';
-import { isHostAllowed, isOriginAllowed } from './guards.ts';
+import { ConnectionGate } from './connections.ts';
+import { clientErrorHandler, errorHandler, frameworkErrors, notFoundHandler, sendError, writeRefusal } from './errors.ts';
+import { checkHostAndOrigin, requestScheme, type GuardOptions, type Refusal, type Scheme } from './guards.ts';
+import { setSecurityHeaders } from './headers.ts';
+import { UpgradeGuard } from './upgrades.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is asking; null on public routes without credentials. */
     principal: Principal | null;
+    /** The scheme the browser used (https behind a trusted TLS proxy; see --trust-forwarded-proto). */
+    scheme: Scheme;
   }
   interface FastifyContextConfig {
     /** Route answers without credentials (liveness probes, static assets, the sign-in page). */
@@ -24,9 +35,18 @@ declare module 'fastify' {
     /** Route checks credentials itself (e.g. a share link that grants a read-only viewer). */
     customAuth?: boolean;
   }
+  interface FastifyInstance {
+    /** Connection gate and upgrade guard figures, for /debug/memory and /metrics. */
+    keelHttp: { stats(): Record<string, number> };
+  }
 }
 
-const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Longest path segment the router accepts (ids are far shorter); longer answers 414. */
+const MAX_PARAM_LENGTH = 100;
+/** A request on a kept-alive connection after the server stopped listening. */
+const SHUTTING_DOWN: Refusal = { status: 503, error: 'shutting_down', message: 'Keel is shutting down; try again once it is back.', headers: { 'Retry-After': '5' } };
+/** How often Node checks for requests past their headers/request timeout (its default is 30 s). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 
 export interface HttpServerDeps {
   options: KeelOptions;
@@ -36,57 +56,67 @@ export interface HttpServerDeps {
   connections: SlotLimiter;
 }
 
-export function isUpgrade(req: FastifyRequest): boolean {
-  return (req.headers.upgrade ?? '').toLowerCase() === 'websocket';
-}
-
 export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyInstance> {
   const { options, auth } = deps;
+  const gate = new ConnectionGate(deps.connections, options.maxUnauthenticatedConnections);
+  const guard: GuardOptions = { allowedHosts: options.allowedHosts, allowedOrigins: options.allowedOrigins, trustForwardedProto: options.trustForwardedProto };
+  const tooMany = (): Refusal => ({
+    status: 503,
+    error: 'too_many_connections',
+    message: `Too many connections: the server is at its limit of ${deps.connections.max} open connections (option --max-http-connections). Try again later.`,
+    headers: { 'Retry-After': '1' },
+  });
+
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.maxBodyBytes,
     // Idle keep-alive sockets are closed at shutdown; busy ones finish or are cut at the deadline.
     forceCloseConnections: 'idle',
-    return503OnClosing: true,
-    routerOptions: { ignoreTrailingSlash: true },
+    // Keel's own 503 while closing (below), in Keel's shape; Fastify's would come first otherwise.
+    return503OnClosing: false,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: frameworkErrors(MAX_PARAM_LENGTH),
+    clientErrorHandler,
+    // Our own server, to set Node's timeouts and to put the front door before Fastify's router,
+    // which answers a bad %-escape (400) or an over-long id (414) before any hook could check Host.
+    serverFactory: (handler) => {
+      const server = http.createServer(
+        {
+          headersTimeout: options.httpHeadersTimeoutMs,
+          requestTimeout: Math.max(options.httpRequestTimeoutMs, options.httpHeadersTimeoutMs),
+          keepAliveTimeout: options.httpKeepAliveTimeoutMs,
+          connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+        },
+        (req, res) => {
+          const socket = req.socket;
+          gate.requestStarted(socket);
+          res.once('close', () => gate.requestEnded(socket));
+          setSecurityHeaders(res);
+          const refusal = gate.isRefused(socket) ? tooMany() : !server.listening ? SHUTTING_DOWN : checkHostAndOrigin(req, false, guard);
+          if (refusal) return writeRefusal(res, refusal);
+          handler(req, res);
+        },
+      );
+      server.on('connection', gate.onConnection);
+      return server;
+    },
   });
 
-  capConnections(app, deps.connections);
-
   app.decorateRequest('principal', null);
+  app.decorateRequest('scheme', 'http');
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));
+  app.setNotFoundHandler(notFoundHandler);
 
   app.addHook('onRequest', async (req, reply) => {
-    if (!isHostAllowed(req.headers.host, options.allowedHosts)) {
-      return sendError(reply, 403, 'host_not_allowed', `Host "${req.headers.host ?? ''}" is not allowed (DNS-rebinding guard). If you reach Keel by this name, add it with --allowed-hosts.`);
-    }
-    const cfg = req.routeOptions.config;
+    req.scheme = requestScheme(req.raw, options.trustForwardedProto);
     req.principal = auth.principal(req.headers);
-    if ((isUpgrade(req) || !SAFE_METHODS.has(req.method)) && !isOriginAllowed(req.headers.origin, req.headers.host, req.headers['sec-fetch-site'] as string | undefined, options.allowedOrigins)) {
-      return sendError(reply, 403, 'origin_not_allowed', `Origin "${req.headers.origin ?? '(cross-site)'}" may not act on this server (cross-site request guard). Add it with --allowed-origins if it is yours.`);
-    }
+    if (req.principal) gate.authenticate(req.raw.socket);
+    const cfg = req.routeOptions.config;
     if (cfg?.public || cfg?.customAuth) return;
     if (!req.principal) {
       return sendError(reply, 401, 'unauthorized', 'Missing or invalid credentials. Open the URL that keel printed at start (it carries ?token=), or send Authorization: Bearer <token>.');
     }
-  });
-
-  // An upgrade request answered with a plain HTTP status (401, 403, 404, 503) has left Node's HTTP
-  // machinery, so nothing closes its socket afterwards. @fastify/websocket destroys it only when its
-  // own onRequest hook ran, and the guard above refuses before that hook: every refused upgrade used
-  // to leak a half-open socket, an fd and a maxHttpConnections slot, and to hold up app.close().
-  // (Successful upgrades are hijacked and never reach onResponse.)
-  app.addHook('onResponse', async (req) => {
-    if ((req.raw as { upgrade?: boolean }).upgrade && !req.raw.socket.destroyed) req.raw.socket.destroy();
-  });
-
-  app.addHook('onSend', async (_req, reply, payload) => {
-    reply.header('X-Content-Type-Options', 'nosniff');
-    reply.header('Referrer-Policy', 'no-referrer');
-    reply.header('X-Frame-Options', 'DENY');
-    return payload;
   });
 
   await app.register(fastifyWebsocket, {
@@ -98,33 +128,15 @@ export async function createHttpServer(deps: HttpServerDeps): Promise<FastifyIns
     },
   });
 
+  const upgrades = new UpgradeGuard({
+    gate,
+    check: (req) => checkHostAndOrigin(req, true, guard),
+    tooMany,
+    deadlineMs: Math.max(options.httpRequestTimeoutMs, options.httpHeadersTimeoutMs),
+  });
+  upgrades.install(app.server, app.websocketServer);
+  app.addHook('preClose', async () => upgrades.dispose());
+  app.decorate('keelHttp', { stats: () => ({ ...gate.stats(), pending_upgrades: upgrades.pending }) });
+
   return app;
 }
-
-const kRefused = Symbol('keel.refusedConnection');
-type MaybeRefused = Socket & { [kRefused]?: boolean };
-
-/**
- * Caps concurrent TCP connections. A socket over the cap is marked refused: its first request gets a
- * well-formed 503 with the JSON error body and `Connection: close`, and a short timer destroys it if
- * no request comes, so refused sockets cannot pile up.
- */
-function capConnections(app: FastifyInstance, limiter: SlotLimiter): void {
-  app.server.on('connection', (socket: MaybeRefused) => {
-    const slot = limiter.tryAcquire();
-    if (!slot) {
-      socket[kRefused] = true;
-      socket.setTimeout(REFUSED_SOCKET_TIMEOUT_MS, () => socket.destroy());
-      return;
-    }
-    socket.once('close', () => slot.dispose());
-  });
-  app.addHook('onRequest', async (req, reply) => {
-    if (!(req.raw.socket as MaybeRefused)[kRefused]) return;
-    reply.header('Connection', 'close').header('Retry-After', '1');
-    return sendError(reply, 503, 'too_many_connections', `Too many connections: the server is at its limit of ${limiter.max} open connections (option --max-http-connections). Try again later.`);
-  });
-}
-
-/** A refused socket that sends no request within this time is destroyed. */
-const REFUSED_SOCKET_TIMEOUT_MS = 5_000;

@@ -1,6 +1,6 @@
 /**
- * The browser UI: the token exchange at `/?token=…`, the page shell, and the Vite-built files
- * from web/dist.
+ * The browser UI: the token exchange at `/?token=…`, sign-out (`POST /api/auth/signout`), the
+ * page shell, and the Vite-built files from web/dist.
  *
  * The shell and its hashed assets hold no data, so they are served to everyone: a visitor without
  * the cookie gets the shell with status 401, and the page either shows the read-only terminal its
@@ -33,6 +33,12 @@ export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void
     });
   }
 
+  // Public: a browser whose cookie is stale may still clear it. POST, so the Origin guard applies
+  // and another site cannot sign the user out.
+  app.post('/api/auth/signout', { config: { public: true } }, async (req, reply) => {
+    return reply.header('Set-Cookie', auth.clearCookieHeader(req.scheme === 'https')).header('Cache-Control', 'no-store').code(204).send();
+  });
+
   app.get('/', { config: { public: true } }, async (req, reply) => {
     const q = req.query as { token?: string };
     if (typeof q.token === 'string') {
@@ -41,7 +47,7 @@ export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void
         return SIGN_IN_PAGE.replace('This page needs', 'That token is not valid. This page needs');
       }
       // Exchange the token for the cookie and drop it from the address bar and history.
-      const secure = req.protocol === 'https';
+      const secure = req.scheme === 'https';
       return reply.header('Set-Cookie', auth.cookieHeader(secure)).header('Cache-Control', 'no-store').redirect('/', 302);
     }
     if (!hasDist) {

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
 import * as pprof from '@datadog/pprof';
 import type { FastifyInstance } from 'fastify';
@@ -38,6 +39,7 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
   ctx.owner.add(toDisposable(() => metrics.clear()));
 
   if (ctx.options.heapProfileIntervalBytes > 0) ctx.owner.add(holdHeapProfiler(ctx.options.heapProfileIntervalBytes));
+  ctx.observe.addSubsystem('http', () => app.keelHttp.stats());
 
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
@@ -87,8 +89,11 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
     }
     snapshotting = true;
     try {
+      // A heap snapshot holds everything in memory: the access token, terminal screens, documents.
+      // Owner-only like the token file: 0700 directory (also when it existed before), 0600 files.
       const dir = path.join(ctx.options.dataDir, 'heapsnapshots');
       fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      fs.chmodSync(dir, 0o700);
       const existing = fs.readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot')).sort();
       while (existing.length >= ctx.options.maxHeapSnapshots) {
         const old = existing.shift()!;
@@ -96,7 +101,8 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
         ctx.audit.record('debug', 'delete', `heap snapshot ${old} removed (max ${ctx.options.maxHeapSnapshots})`);
       }
       const file = path.join(dir, `keel-${new Date(ctx.clock.now()).toISOString().replace(/[:.]/g, '-')}.heapsnapshot`);
-      v8.writeHeapSnapshot(file);
+      // Not v8.writeHeapSnapshot: it creates the file with the process umask (0644 here).
+      await pipeline(v8.getHeapSnapshot(), fs.createWriteStream(file, { flags: 'wx', mode: 0o600 }));
       const bytes = fs.statSync(file).size;
       ctx.log.info({ file, bytes }, 'heap snapshot written');
       return reply.code(201).send({ path: file, bytes });

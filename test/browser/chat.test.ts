@@ -11,6 +11,12 @@ import { agentFixture, chatSnap } from './agent-fixture.ts';
 import { openPage, PHONE_CONTEXT, screenshot, startKeel, waitFor } from './harness.ts';
 
 const fx = agentFixture();
+/**
+ * Under Keel's Content-Security-Policy, Chromium reports (and blocks) the inline handlers of hostile
+ * model output while DOMPurify parses it in an inert document — a known false alarm
+ * (cure53/DOMPurify#107): nothing runs, and the sanitized result has no handler left.
+ */
+const blockedHostileHandler = (e: string) => /Executing inline event handler violates the following Content Security Policy directive 'script-src 'self''/.test(e);
 const snap = async (page: Page) => (await chatSnap(page))!;
 
 async function gotoChat(page: Page): Promise<void> {
@@ -101,7 +107,7 @@ test('model output with HTML and script renders inert', async () => {
     for (const a of await md.locator('a').all()) await a.click({ modifiers: [] }).catch(() => {});
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned), undefined, 'no script ran');
-    assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e)), []);
+    assert.deepEqual(errors.filter((e) => !/Failed to load resource/.test(e) && !blockedHostileHandler(e)), []);
   } finally {
     await context.close();
   }
@@ -126,7 +132,8 @@ test('a turn the stream reports before the prompt\'s 202 arrives does not leave 
     await waitFor(async () => (await page.locator('[data-testid=chat-input]').inputValue()) === '' || undefined, 'the 202 to be handled');
     assert.equal((await snap(page)).busy, false, 'not busy: the turn is over');
     assert.equal(await page.locator('[data-testid=chat-cancel]').isHidden(), true, 'no cancel button');
-    assert.deepEqual(errors, []);
+    // The page opened on the previous test's hostile conversation first.
+    assert.deepEqual(errors.filter((e) => !blockedHostileHandler(e)), []);
   } finally {
     await context.close();
   }

@@ -3,13 +3,13 @@
  * params.mode:
  *   - 'live': Keel with maxLiveViewers 1 and one /debug/live WebSocket held open; each cycle is a
  *     WebSocket upgrade to /debug/live refused with 503 too_many_connections.
- *   - 'http': Keel with maxHttpConnections 8 and 8 keep-alive connections held open; each cycle is
- *     a GET on a ninth connection, answered 503 too_many_connections and closed.
+ *   - 'http': Keel with maxHttpConnections 8 and 8 authenticated /debug/live WebSockets held open
+ *     (connections without credentials would be closed to make room: see src/http/connections.ts);
+ *     each cycle is a GET on a ninth connection, answered 503 too_many_connections and closed.
  *   - 'guard': each cycle is a /debug/live upgrade refused by the security guards, alternately
  *     403 origin_not_allowed (foreign Origin) and 401 unauthorized (no credentials).
  */
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import type { WebSocket } from 'ws';
 import { closeWs, connectionsInUse, openWs, request, startKeel, upgradeHeaders, waitFor, type TestKeel } from '../helpers.ts';
 
@@ -19,25 +19,7 @@ const HTTP_CAP = 8;
 let k: TestKeel;
 let mode: Mode = 'live';
 let ws: WebSocket | undefined;
-const held: net.Socket[] = [];
-
-/** A keep-alive connection that has had one answered request, then stays open. */
-function holdConnection(url: string): Promise<net.Socket> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = net.connect(Number(port), hostname, () => s.write(`GET /healthz HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
-    let seen = '';
-    const onData = (c: Buffer) => {
-      seen += c.toString();
-      if (seen.includes('"status":"ok"')) {
-        s.off('data', onData);
-        resolve(s);
-      }
-    };
-    s.on('data', onData);
-    s.once('error', reject);
-  });
-}
+const held: WebSocket[] = [];
 
 export async function setup(params: { mode?: Mode } | null): Promise<void> {
   mode = params?.mode ?? 'live';
@@ -48,8 +30,8 @@ export async function setup(params: { mode?: Mode } | null): Promise<void> {
   } else if (mode === 'guard') {
     k = await startKeel();
   } else {
-    k = await startKeel({ maxHttpConnections: HTTP_CAP });
-    for (let i = 0; i < HTTP_CAP; i++) held.push(await holdConnection(k.url));
+    k = await startKeel({ maxHttpConnections: HTTP_CAP, maxLiveViewers: HTTP_CAP });
+    for (let i = 0; i < HTTP_CAP; i++) held.push(await openWs(`${k.wsUrl}/debug/live`, { headers: k.authHeaders }));
     await waitFor(() => connectionsInUse(k, 'http_connections') === HTTP_CAP, 'the held HTTP connections');
   }
 }
@@ -87,6 +69,6 @@ export function measure(): Record<string, number> {
 
 export async function teardown(): Promise<void> {
   if (ws) await closeWs(ws);
-  for (const s of held.splice(0)) s.destroy();
+  for (const s of held.splice(0)) await closeWs(s);
   await k?.close();
 }

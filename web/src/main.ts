@@ -7,7 +7,7 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
-import { setUnauthorizedHandler } from './api.ts';
+import { api, errorMessage, setUnauthorizedHandler } from './api.ts';
 import { formatMb, h, setText } from './dom.ts';
 import { ChatPage } from './chat/page.ts';
 import { DocsPage } from './docs/page.ts';
@@ -17,7 +17,7 @@ import { listen } from './lifecycle.ts';
 import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
 import { store, stored } from './storage.ts';
-import { mountToasts } from './toast.ts';
+import { mountToasts, toast } from './toast.ts';
 
 type Route = { page: 'terminals' | 'chat' | 'docs'; id?: string } | { page: 'health' } | { page: 'share'; id: string; share: string };
 
@@ -46,6 +46,7 @@ const ICONS = {
   health: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 12h4l2-5 4 10 2-5h6"/></svg>',
   chat: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v10H9l-5 4z"/></svg>',
   docs: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h8l4 4v14H6z M14 3v4h4"/></svg>',
+  signout: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10 4H5v16h5M14 8l4 4-4 4M18 12H9"/></svg>',
 };
 /** Whether the agent pane was open, kept across reloads. */
 const AGENT_PANE_KEY = 'keel.agentPane';
@@ -87,7 +88,9 @@ function boot(): void {
     navIcon('chat'),
     h('span', { class: 'nav-label' }, 'Agent'),
   );
-  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip);
+  // Sign-out: the cookie is HttpOnly, so only the server can clear it.
+  const signOut = h('button', { class: 'btn btn-ghost btn-small', type: 'button', title: 'Sign out of Keel in this browser', 'aria-label': 'Sign out', 'data-testid': 'signout' }, navIcon('signout'));
+  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip, viewerMode ? null : signOut);
   const main = h('main', { class: 'main' });
   root.append(header, main);
 
@@ -111,14 +114,14 @@ function boot(): void {
   mountToasts(root);
 
   let signedOut = false;
-  setUnauthorizedHandler(() => {
+  const showSignedOut = (title: string) => {
     if (signedOut || viewerMode) return;
     signedOut = true;
     main.replaceChildren(
       h(
         'div',
-        { class: 'signin' },
-        h('h1', {}, 'Keel needs its access token'),
+        { class: 'signin', 'data-testid': 'signed-out' },
+        h('h1', {}, title),
         h('p', {}, 'Open the URL that keel printed when it started (it ends in ?token=…). The token is also in <data-dir>/token.'),
       ),
     );
@@ -132,7 +135,19 @@ function boot(): void {
       nav.remove();
       agentToggle.remove();
       chip.remove();
+      signOut.remove();
     });
+  };
+  setUnauthorizedHandler(() => showSignedOut('Keel needs its access token'));
+  listen(signOut, 'click', () => {
+    signOut.setAttribute('disabled', '');
+    api('POST', '/api/auth/signout').then(
+      () => showSignedOut('You are signed out of Keel'),
+      (err) => {
+        signOut.removeAttribute('disabled');
+        toast(`Could not sign out: ${errorMessage(err)}`, 'error');
+      },
+    );
   });
 
   const terminals = new TerminalsPage({

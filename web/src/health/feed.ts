@@ -41,6 +41,7 @@ export class HealthFeed implements Disposable {
   #updatedAt: number | undefined;
   #ws: WebSocket | undefined;
   #started = false;
+  #disposed = false;
   /** How many views want the full report refreshed (the Health page). */
   #reportWatchers = 0;
 
@@ -111,10 +112,12 @@ export class HealthFeed implements Disposable {
     if (document.visibilityState === 'hidden') return;
     try {
       this.#report = await api<MemoryReport>('GET', '/debug/memory');
+      if (this.#disposed) return;
       this.#updatedAt = Date.now();
       if (this.#mode === 'offline') this.#setMode(this.#ws ? 'live' : 'polling', this.#note);
       else this.#emit();
     } catch (err) {
+      if (this.#disposed) return;
       if (this.#mode !== 'live') this.#setMode('offline', (err as Error).message);
     }
     if (this.#reportWatchers > 0 && !this.#reportTimer.pending) this.#reportTimer.set(() => void this.#refreshReport(), REPORT_MS);
@@ -168,6 +171,8 @@ export class HealthFeed implements Disposable {
       if (this.#ws || document.visibilityState === 'hidden') return;
       try {
         const r = await api<MemoryReport>('GET', '/debug/memory');
+        // Disposed while the call was out (signed out: a 401 elsewhere, or Sign out): no next poll.
+        if (this.#disposed) return;
         this.#report = r;
         this.#updatedAt = Date.now();
         const conns = Object.entries(r.connections).reduce((n, [k, v]) => (k.startsWith('max_') || k === 'http_connections' ? n : n + v), 0);
@@ -175,6 +180,7 @@ export class HealthFeed implements Disposable {
         if (this.#mode === 'offline') this.#setMode('polling', this.#note);
         else this.#emit();
       } catch (err) {
+        if (this.#disposed) return;
         this.#setMode('offline', (err as Error).message);
       }
       if (!this.#ws) this.#poll.set(() => void tick(), POLL_MS);
@@ -204,6 +210,7 @@ export class HealthFeed implements Disposable {
   }
 
   dispose(): void {
+    this.#disposed = true;
     this.#store.dispose();
     this.#listeners.clear();
   }
