@@ -177,7 +177,7 @@ describe('terminal size across devices, in the browser', () => {
       await assertBufferEqualsMirror(k, desk.page, id, 'the desktop buffer to equal the mirror again');
 
       // A read-only viewer on a phone: no "Fit here", reads the wide terminal at a legible size and pans.
-      const info = (await (await fetch(`${k.url}/api/terminals/${id}`, { headers: { authorization: `Bearer ${k.keel.ctx.auth.token}` } })).json()) as { share: string };
+      const info = (await (await fetch(`${k.url}/api/terminals/${id}/shares`, { method: 'POST', headers: { authorization: `Bearer ${k.keel.ctx.auth.token}`, origin: k.url, 'content-type': 'application/json' }, body: '{}' })).json()) as { share: string };
       const roCtx = await browser.newContext(PHONE_CONTEXT);
       const ro = await roCtx.newPage();
       await ro.goto(`${k.url}/#/t/${id}?share=${encodeURIComponent(info.share)}`);
