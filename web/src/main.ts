@@ -18,6 +18,8 @@ import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
 import { store, stored } from './storage.ts';
 import { mountToasts } from './toast.ts';
+import { pairButton } from './relay/pair-dialog.ts';
+import { relayBootstrap } from './relay/bootstrap.ts';
 
 type Route = { page: 'terminals' | 'chat' | 'docs'; id?: string } | { page: 'health' } | { page: 'share'; id: string; share: string };
 
@@ -87,7 +89,7 @@ function boot(): void {
     navIcon('chat'),
     h('span', { class: 'nav-label' }, 'Agent'),
   );
-  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip);
+  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : pairButton(), viewerMode ? null : chip);
   const main = h('main', { class: 'main' });
   root.append(header, main);
 
@@ -252,4 +254,5 @@ function boot(): void {
   };
 }
 
-boot();
+// On a page served by a relay the tunnel and its shims come first (web/src/relay/); elsewhere this starts at once.
+void relayBootstrap(document.getElementById('app')!).then((ok) => ok && boot());
