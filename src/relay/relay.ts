@@ -89,6 +89,8 @@ export class Relay {
   readonly #sockets = new Set<WebSocket>();
   readonly #sweep: NodeJS.Timeout;
   readonly #ping: NodeJS.Timeout;
+  /** Called after a host registered (a shared registry publishes it here; tests watch it). */
+  onRegistered: ((hostId: string) => void) | undefined;
 
   constructor(o: RelayOptions, d: RelayDeps) {
     this.#o = o;
@@ -175,6 +177,7 @@ export class Relay {
       this.counters.registrations++;
       socket.send(JSON.stringify({ type: 'registered', hostId }));
       this.#d.log.info({ hostId }, 'relay: host registered');
+      this.onRegistered?.(hostId);
     });
     socket.once('close', () => {
       this.#pending.delete(pending);

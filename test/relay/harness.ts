@@ -168,7 +168,7 @@ export async function openTerminal(c: TunnelClient) {
     onclose: (code, reason) => (closed = { code, reason }),
   });
   await opened;
-  await waitUntil(() => /\$ $/m.test(output) || output.includes('$ '), 'the shell prompt through the tunnel');
+  await waitUntil(() => output.includes('# ') || output.includes('$ '), 'the shell prompt through the tunnel');
   return {
     id: created.id,
     type: (text: string) => ws.send(enc.encode('i' + text), true),
