@@ -60,11 +60,16 @@ export class SecureChannel {
 
   /** Initiator side: sends message 1, waits for message 2 (or the transport's close, e.g. a refusal). */
   static async connect(transport: FrameTransport, o: { hostId: string; pairingId: string; psk: CryptoKey; payload: Record<string, unknown>; timeoutMs: number }): Promise<SecureChannel> {
-    const hs = await initiate(o);
-    const m2 = await firstFrame(transport, o.timeoutMs, () => transport.send(hs.message));
+    // Listen before the first await: a close that comes while message 1 is being made (a refusal,
+    // a busy host) must not be missed, or the page would wait for the timeout instead.
+    let hs: Awaited<ReturnType<typeof initiate>> | undefined;
+    const m2 = await firstFrame(transport, o.timeoutMs, async () => {
+      hs = await initiate(o);
+      transport.send(hs.message);
+    });
     let result: HandshakeResult;
     try {
-      result = await hs.finish(m2);
+      result = await hs!.finish(m2);
     } catch (err) {
       const e = err instanceof TunnelError ? err : new TunnelError('handshake_failed', (err as Error).message);
       transport.close(e.closeCode, closeReason(e.message));
@@ -206,7 +211,7 @@ export class SecureChannel {
 }
 
 /** Waits for the transport's first frame (after `start`), bounded by a timeout; a close rejects with its reason. */
-function firstFrame(transport: FrameTransport, timeoutMs: number, start?: () => void): Promise<Uint8Array> {
+function firstFrame(transport: FrameTransport, timeoutMs: number, start?: () => void | Promise<void>): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const done = () => {
       clearTimeout(timer);
@@ -227,7 +232,12 @@ function firstFrame(transport: FrameTransport, timeoutMs: number, start?: () => 
       done();
       reject(closeToError(code, reason));
     };
-    start?.();
+    Promise.resolve()
+      .then(start)
+      .catch((err: unknown) => {
+        done();
+        reject(err);
+      });
   });
 }
 
