@@ -46,7 +46,7 @@ export async function pairMain(argv: string[]): Promise<void> {
   const name = typeof extra.name === 'string' ? extra.name : 'Phone';
   const made: Made = api ? ((await call(api, 'POST', '/api/relay/pairings', { name })) as Made) : await withStoreAsync(options, (s) => createPairingLink(s, options.relay, name, Date.now()));
   const qr = await QRCode.toString(made.link, { type: 'terminal', small: true });
-  process.stdout.write(`\n${qr}\n  Open this link on your phone (it works once for ${Math.round(options.relayPairingLinkTtlMs / 60_000)} min, then only on the browser that used it):\n\n  ${made.link}\n\n  Pairing ${made.pairing.id} ("${made.pairing.name}"). Revoke it with: keel pair --revoke ${made.pairing.id}\n\n`);
+  process.stdout.write(`\n${qr}\n  Open this link on your phone within ${Math.round(options.relayPairingLinkTtlMs / 60_000)} min. Whoever has it can reach this Keel until you revoke the pairing: keep it private.\n\n  ${made.link}\n\n  Pairing ${made.pairing.id} ("${made.pairing.name}"). Revoke it with: keel pair --revoke ${made.pairing.id}\n\n`);
 }
 
 interface Api {

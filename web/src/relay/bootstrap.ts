@@ -7,6 +7,7 @@
 import { TunnelClient, type TunnelState } from '../../../src/tunnel/client.ts';
 import { parsePairingFragment } from '../../../src/tunnel/pairing-link.ts';
 import { h } from '../dom.ts';
+import { toast } from '../toast.ts';
 import { makeTunnelEventSource } from './eventsource-shim.ts';
 import { makeTunnelFetch } from './fetch-shim.ts';
 import { currentPairing, forgetPairing, rememberPairing, type StoredPairing } from './pairing-store.ts';
@@ -72,6 +73,9 @@ export async function relayBootstrap(root: HTMLElement): Promise<boolean> {
         resolveOpen(false);
       } else if (!started) {
         show(state, 'Connecting to your host…', detail.message ?? 'Opening an end-to-end encrypted tunnel through the relay.');
+      } else if (detail.code !== undefined && detail.code >= 4001 && detail.code <= 4004 && detail.message) {
+        // A tampered or broken tunnel is worth telling: the page reconnects, but the user should know why it dropped.
+        toast(detail.message, 'error');
       }
     },
   });
