@@ -21,7 +21,8 @@ function newest(dir) {
 }
 
 const built = fs.existsSync(stamp) ? fs.statSync(stamp).mtimeMs : 0;
-if (built === 0 || newest(web) > built) {
+// The browser also bundles the tunnel protocol it shares with the host (src/tunnel/).
+if (built === 0 || Math.max(newest(web), newest(path.join(root, 'src', 'tunnel'))) > built) {
   process.stderr.write('keel: building the web UI (vite build web)…\n');
   const r = spawnSync(process.execPath, [path.join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', web, '--logLevel', 'warn'], { stdio: 'inherit', cwd: root });
   if (r.status !== 0) process.exit(r.status ?? 1);

@@ -28,9 +28,10 @@ import { registerDocuments } from './docs/routes.ts';
 import { registerStream } from './stream/routes.ts';
 import { registerChat } from './chat/routes.ts';
 import { registerAgent } from './agent/register.ts';
+import { registerRelayHost } from './relay-host/routes.ts';
 
 /** Feature subsystems, registered in order. Later issues add theirs here. */
-const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerStream, registerChat, registerAgent, registerDocuments];
+const SUBSYSTEMS: Subsystem[] = [registerLive, registerTerminals, registerStream, registerChat, registerAgent, registerDocuments, registerRelayHost];
 
 export interface KeelDeps {
   clock?: Clock;

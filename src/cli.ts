@@ -28,6 +28,9 @@ function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // Other commands: `keel relay` (docs/relay.md) and `keel pair`; `keel` alone serves.
+  if (argv[2] === 'relay') return (await import('./relay/cli.ts')).relayMain(argv.slice(3));
+  if (argv[2] === 'pair') return (await import('./relay-host/pair-cli.ts')).pairMain(argv.slice(3));
   const program = buildProgram();
   try {
     program.parse(argv);

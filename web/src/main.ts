@@ -18,6 +18,8 @@ import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
 import { store, stored } from './storage.ts';
 import { mountToasts, toast } from './toast.ts';
+import { pairButton } from './relay/pair-dialog.ts';
+import { relayBootstrap } from './relay/bootstrap.ts';
 
 type Route = { page: 'terminals' | 'chat' | 'docs'; id?: string } | { page: 'health' } | { page: 'share'; id: string; share: string };
 
@@ -90,7 +92,7 @@ function boot(): void {
   );
   // Sign-out: the cookie is HttpOnly, so only the server can clear it.
   const signOut = h('button', { class: 'btn btn-ghost btn-small', type: 'button', title: 'Sign out of Keel in this browser', 'aria-label': 'Sign out', 'data-testid': 'signout' }, navIcon('signout'));
-  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip, viewerMode ? null : signOut);
+  const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : pairButton(), viewerMode ? null : chip, viewerMode ? null : signOut);
   const main = h('main', { class: 'main' });
   root.append(header, main);
 
@@ -267,4 +269,5 @@ function boot(): void {
   };
 }
 
-boot();
+// On a page served by a relay the tunnel and its shims come first (web/src/relay/); elsewhere this starts at once.
+void relayBootstrap(document.getElementById('app')!).then((ok) => ok && boot());
