@@ -255,6 +255,11 @@ export const optionSpecs = {
     help: 'Output handed to a terminal\'s mirror (parsed in a worker thread) and not yet parsed. Text that may still scroll away is held back first (at most half of this) and skipped once it provably cannot show.',
     atLimit: 'The PTY is paused until the mirror has parsed half of it: the mirror sees every byte that can show, so snapshots stay exact.',
   }),
+  terminalMirrorFastForward: bool({
+    group: 'terminals',
+    default: true,
+    help: 'Let terminal mirrors skip output that provably cannot show in their final screen and scrollback (floods of plain or colour-closed lines), so a flood does not pause the PTY on the mirror. false: the mirrors parse every byte (snapshots are exact either way).',
+  }),
   terminalMirrorWorkers: int({
     group: 'terminals',
     default: 1,

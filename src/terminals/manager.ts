@@ -43,7 +43,7 @@ export class TerminalManager extends DisposableBase {
     this.sizeRange = { minCols: o.terminalMinCols, maxCols: o.terminalMaxCols, minRows: o.terminalMinRows, maxRows: o.terminalMaxRows };
     this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
-    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers));
+    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers, { fastForward: o.terminalMirrorFastForward }));
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
 
     const sweepMs = [o.terminalIdleCloseMs, o.terminalInactiveTrimMs].filter((ms) => ms > 0);
@@ -200,7 +200,9 @@ export class TerminalManager extends DisposableBase {
     let queued = 0;
     let pauses = 0;
     let mirrorPauses = 0;
+    let degraded = 0;
     for (const s of this.list()) {
+      if (s.degraded) degraded++;
       pauses += s.pauses.total;
       mirrorPauses += s.pauses.mirror;
       viewers += s.viewerCount;
@@ -226,6 +228,8 @@ export class TerminalManager extends DisposableBase {
       mirror_pauses_open_sessions: mirrorPauses,
       behind,
       mirror_workers: this.#pool.workers,
+      mirror_failures: this.#pool.failures,
+      mirror_degraded_sessions: degraded,
       closed_total: this.#closedTotal,
     };
   }

@@ -95,6 +95,8 @@ export interface Meta {
   viewers: number;
   role: 'owner' | 'read-only';
   behind: boolean;
+  /** The terminal's mirror was rebuilt after a failure: snapshots may miss some output (docs/protocol.md). */
+  degraded?: boolean;
 }
 
 export interface ExitInfo {

@@ -72,6 +72,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   readonly #cfg: SessionConfig;
   readonly #pty: IPty;
   #mirror: Mirror;
+  /** The mirror was rebuilt after xterm threw on it (or its worker died): snapshots may miss some output since. */
+  #degraded = false;
   readonly #viewers = new Set<Viewer>();
   #state: SessionState = 'running';
   #paused = false;
@@ -172,6 +174,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   get trimmed(): boolean {
     return this.#trimmed;
   }
+  /** The mirror was rebuilt after a failure: a snapshot may miss some output (docs/protocol.md, meta `degraded`). */
+  get degraded(): boolean {
+    return this.#degraded;
+  }
   get exitInfo(): ExitInfo | undefined {
     return this.#exit;
   }
@@ -200,6 +206,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
       viewers: this.#viewers.size,
       role: viewer.role,
       behind: viewer.behind,
+      degraded: this.#degraded,
     };
   }
 
@@ -296,18 +303,36 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     const m = this.#cfg.pool.open(this.id, this.#cols, this.#rows, this.#cfg.scrollbackLines, this.#cfg.mirrorBacklogBytes, {
       onDrain: () => this.#updateFlow(),
       onFailed: (err) => this.#onMirrorFailed(err),
+      onDegraded: (error) => this.#onMirrorDegraded(error),
     });
     this.register(toDisposable(() => this.#mirror.dispose()));
     return m;
   }
 
+  /**
+   * The mirror's worker died (with every mirror in it). The old screen is lost: a fresh mirror
+   * gets the output from here on. Viewers keep their socket: their screens are right (they got
+   * every byte), and reconnecting would only give them the fresh mirror's blank one.
+   */
   #onMirrorFailed(err: Error): void {
     if (this.isDisposed) return;
     this.#cfg.log.error({ err, id: this.id }, 'terminal mirror failed; starting a fresh one');
-    // The old screen is lost; a fresh mirror gets the output from here on and viewers resync on reconnect.
     this.#mirror = this.#openMirror();
-    for (const v of [...this.#viewers]) v.close(1011, 'terminal mirror failed; reconnect');
+    this.#markDegraded();
     this.#updateFlow();
+  }
+
+  /** xterm threw on this session's mirror; the worker rebuilt it (mirror-host.ts). Other sessions are untouched. */
+  #onMirrorDegraded(error: string): void {
+    if (this.isDisposed) return;
+    this.#cfg.log.warn({ id: this.id, error }, 'terminal mirror rebuilt after an xterm error; snapshots may miss some output');
+    this.#markDegraded();
+  }
+
+  #markDegraded(): void {
+    if (this.#degraded) return;
+    this.#degraded = true;
+    for (const v of this.#viewers) v.sendMeta();
   }
 
   #onData(data: Buffer): void {
