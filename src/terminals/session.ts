@@ -15,6 +15,7 @@ import type { SnapshotReply } from './mirror-messages.ts';
 import type { Mirror, MirrorPool } from './mirror.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
 import type { ExitInfo, Meta, SizeRange } from './protocol.ts';
+import { Utf8Carry } from './utf8-boundary.ts';
 import type { Viewer, ViewerHost } from './viewer.ts';
 
 /** Input not yet read by the program, past which more input is refused (a paste into a program that never reads stdin must not grow memory). */
@@ -74,6 +75,8 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   #mirror: Mirror;
   /** The mirror was rebuilt after xterm threw on it (or its worker died): snapshots may miss some output since. */
   #degraded = false;
+  /** Output is cut at character boundaries before anyone sees it (utf8-boundary.ts). */
+  readonly #utf8 = new Utf8Carry();
   readonly #viewers = new Set<Viewer>();
   #state: SessionState = 'running';
   #paused = false;
@@ -121,7 +124,12 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     this.pid = this.#pty.pid;
     this.#mirror = this.#openMirror();
     this.#guardExitFlush();
-    this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
+    this.register(
+      this.#pty.onData((d) => {
+        const whole = this.#utf8.push(d as unknown as Buffer);
+        if (whole.length) this.#onData(whole);
+      }),
+    );
     this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
   }
 
@@ -431,6 +439,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   async #onExit(info: ExitInfo): Promise<void> {
     if (this.#state === 'exited') return;
+    // The output ended inside a character: what there is of it goes out as is.
+    const rest = this.#utf8.flush();
+    if (rest) this.#onData(rest);
     this.#state = 'exited';
     this.#exit = info;
     this.#updateFlow();
