@@ -143,6 +143,44 @@ describe('terminals: a snapshot lands on a clean parser', () => {
   });
 });
 
+describe('terminals: a snapshot taken inside a sequence leaves the viewer inside it too', () => {
+  // The snapshot is taken at a PTY read boundary: the output after it finishes the sequence.
+  const SPLITS: [string, string][] = [
+    ['text \x1b[38;5;20', '8mcoloured'],
+    ['\x1b[?10', '49halt screen'],
+    ['\x1b[38:2::10:2', '0:30mX'],
+    ['\x1b[4:', '3mcurly'],
+    ['\x1b[1', ' qcursor style'],
+    ['\x1b]0;half a ti', 'tle\x07after'],
+    ['\x1b]8;;http://exa', 'mple/\x07link\x1b]8;;\x07 plain'],
+    ['\x1b]', '2;t\x07x'],
+    ['\x1b(', '0lqk'],
+    ['\x1b', '[1mbold'],
+    ['\x1b_an ap', 'c string\x1b\\visible'],
+    ['\x1bP$', 'qm\x1b\\after dcs'],
+    ['\x1b[0', '<ignored mthen text'],
+  ];
+  for (const [before, rest] of SPLITS) {
+    it(JSON.stringify(before), async () => {
+      const cols = 30;
+      const rows = 6;
+      const ref = new Terminal({ cols, rows, allowProposedApi: true });
+      await write(ref, 'screen\r\n' + before + rest);
+      const mirror = new Terminal({ cols, rows, allowProposedApi: true });
+      await write(mirror, 'screen\r\n' + before);
+      const snapshot = serializeTerminal(mirror);
+      const client = new Terminal({ cols, rows, allowProposedApi: true });
+      await write(client, '\x1b]0;stale');
+      await write(client, '');
+      client.reset();
+      await write(client, Buffer.from(snapshot));
+      await write(client, rest);
+      assert.deepEqual(diffScreenState(extractScreenState(ref), extractScreenState(client)), [], JSON.stringify(snapshot));
+      for (const t of [ref, mirror, client]) t.dispose();
+    });
+  }
+});
+
 describe('terminals: snapshot round trips of random output (seeded)', () => {
   it('300 random mixes of printing, SGR, cursor moves, erasing, scrolling, regions, modes, charsets and links', async () => {
     let s = 11;
