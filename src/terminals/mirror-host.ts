@@ -142,7 +142,8 @@ export class MirrorHost {
     let restore: string | undefined;
     try {
       if (this.#workarounds) repairAfterResize(old);
-      restore = serializeTerminal(old, { scrollback: e.scrollback });
+      // Not the parser's state: xterm threw in the middle of handling a sequence.
+      restore = serializeTerminal(old, { scrollback: e.scrollback, openSequence: false });
     } catch {
       restore = undefined; // unreadable: the mirror starts blank
     }

@@ -81,11 +81,13 @@ type CellKind = 'placeholder' | 'content' | 'blank' | 'erase' | 'special';
 export interface SerializeOptions {
   /** Scrollback lines to include (default: all). */
   scrollback?: number;
+  /** End by opening the sequence the parser is in (default true; false for a terminal whose parser state cannot be trusted, e.g. after xterm threw in the middle of a sequence). */
+  openSequence?: boolean;
 }
 
 /** Serializes `term` (see above). Throws if xterm's internals are not where this expects them. */
 export function serializeTerminal(term: Terminal, options: SerializeOptions = {}): string {
-  return new SnapshotWriter(term).write(options.scrollback);
+  return new SnapshotWriter(term).write(options.scrollback, options.openSequence !== false);
 }
 
 function need(obj: any, path: string): any {
@@ -144,7 +146,7 @@ class SnapshotWriter {
     this.#cell = term.buffer.normal.getNullCell();
   }
 
-  write(scrollback: number | undefined): string {
+  write(scrollback: number | undefined, withOpenSequence: boolean): string {
     const core = this.#core;
     const ih = this.#ih;
     const buffers = need(this.#bs, 'buffers');
@@ -215,7 +217,7 @@ class SnapshotWriter {
     const penAttrs = this.#attrsOf(pen.fg, pen.bg, pen.extended, true);
     this.#penTo(penAttrs);
     this.#linkTo(penAttrs.link, pen.extended._urlId);
-    out.push(openSequence(need(ih, '_parser')));
+    if (withOpenSequence) out.push(openSequence(need(ih, '_parser')));
     return out.join('');
   }
 
