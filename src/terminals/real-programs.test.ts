@@ -28,7 +28,7 @@ interface Ctx {
   a: TestClient;
   /** Types into the program (as viewer A). */
   keys(s: string): void;
-  /** Waits until viewer A's screen matches. */
+  /** Waits until the terminal's screen (the mirror's) matches. */
   screen(re: RegExp, what: string): Promise<void>;
   /** Compares a new viewer and the behind viewer with the reference, now. */
   check(label: string): Promise<void>;
@@ -187,7 +187,7 @@ function makeWorkdir(): string {
   return dir;
 }
 
-/** Resolves once viewer `v` has had no output for `quietMs`. */
+/** Resolves once viewer `v` has had no output for `quietMs` (and has written what it got). */
 async function quiet(v: TestClient, quietMs = 400): Promise<void> {
   let last = -1;
   let since = Date.now();
@@ -202,10 +202,12 @@ async function quiet(v: TestClient, quietMs = 400): Promise<void> {
 }
 
 async function runProgram(srv: TestServer, dir: string, p: Program): Promise<void> {
-  // The filler puts the not-acknowledging viewer behind before the program starts.
-  const { json } = await srv.api('POST', '/api/terminals', { cols: COLS, rows: ROWS, cwd: dir, command: `read -r _; export PS1='keel$ '; seq 1 400; ${p.script}; exec bash --norc -i` });
+  // The filler takes the not-acknowledging viewer over the high watermark; the pause lets viewer
+  // A's acknowledgement arrive, so the program's first output marks B behind (A keeps up).
+  const { json } = await srv.api('POST', '/api/terminals', { cols: COLS, rows: ROWS, cwd: dir, command: `read -r _; export PS1='keel$ '; seq 1 400; sleep 0.3; ${p.script}; exec bash --norc -i` });
   const id = json.id as string;
-  const a = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK });
+  // A acknowledges on receipt (like a fast browser), so it never lags behind B; waits read the mirror's screen.
+  const a = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK, render: false });
   const b = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK, ack: false });
   await Promise.all([a.opened(), b.opened()]);
   await waitFor(() => a.snapshots === 1 && b.snapshots === 1, 'the first snapshots');
@@ -213,7 +215,7 @@ async function runProgram(srv: TestServer, dir: string, p: Program): Promise<voi
   const ctx: Ctx = {
     a,
     keys: (s) => a.input(s),
-    screen: (re, what) => waitFor(async () => re.test(await a.screen()), what, 20_000),
+    screen: (re, what) => waitFor(async () => re.test((await srv.api('GET', `/api/terminals/${id}/screen`)).text), what, 20_000),
     async check(label) {
       await quiet(a);
       const ref = new Terminal({ cols: COLS, rows: ROWS, scrollback: SCROLLBACK, allowProposedApi: true });
