@@ -333,7 +333,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   /** xterm threw on this session's mirror; the worker rebuilt it (mirror-host.ts). Other sessions are untouched. */
   #onMirrorDegraded(error: string): void {
     if (this.isDisposed) return;
-    this.#cfg.log.warn({ id: this.id, error }, 'terminal mirror rebuilt after an xterm error; snapshots may miss some output');
+    // Once per session at warn: output that keeps making xterm throw must not flood the log.
+    if (this.#degraded) this.#cfg.log.debug({ id: this.id, error }, 'terminal mirror rebuilt again');
+    else this.#cfg.log.warn({ id: this.id, error }, 'terminal mirror rebuilt after an xterm error; snapshots may miss some output');
     this.#markDegraded();
   }
 
