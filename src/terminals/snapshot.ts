@@ -26,6 +26,7 @@
  * finish that sequence in the viewer as it does in the mirror.
  */
 import type headless from '@xterm/headless';
+import { openSequence } from './parser-state.ts';
 
 type Terminal = InstanceType<typeof headless.Terminal>;
 
@@ -171,7 +172,7 @@ class SnapshotWriter {
     if (altActive) {
       // The alternate screen starts blank with the pen's background: the pen is reset first, so nothing leaks into it.
       this.#penTo(DEFAULT_ATTRS);
-      this.#linkTo('', undefined);
+      this.#linkTo('');
       out.push('\x1b[?1047h\x1b[H');
       this.#x = 0;
       this.#y = 0;
@@ -181,7 +182,7 @@ class SnapshotWriter {
     } else if (!this.#savedIsDefault(alt)) {
       // A saved cursor survives leaving the alternate screen (xterm clears only its lines).
       this.#penTo(DEFAULT_ATTRS);
-      this.#linkTo('', undefined);
+      this.#linkTo('');
       out.push('\x1b[?1047h');
       this.#saved(alt, names);
       this.#penTo(DEFAULT_ATTRS);
@@ -216,7 +217,7 @@ class SnapshotWriter {
     const pen = need(ih, '_curAttrData');
     const penAttrs = this.#attrsOf(pen.fg, pen.bg, pen.extended, true);
     this.#penTo(penAttrs);
-    this.#linkTo(penAttrs.link, pen.extended._urlId);
+    this.#linkTo(penAttrs.link);
     if (withOpenSequence) out.push(openSequence(need(ih, '_parser')));
     return out.join('');
   }
@@ -512,7 +513,7 @@ class SnapshotWriter {
     this.#x = c + 2;
     this.#moveTo(c + 1);
     this.#penTo(cell);
-    this.#linkTo(cell.link, undefined);
+    this.#linkTo(cell.link);
     this.#out.push(' ');
     this.#x = c + 2;
   }
@@ -526,7 +527,7 @@ class SnapshotWriter {
     this.#out.push('\x1b[4h');
     this.#moveTo(cols - 2);
     this.#penTo(cell);
-    this.#linkTo(cell.link, undefined);
+    this.#linkTo(cell.link);
     this.#out.push(' \x1b[4l');
     this.#x = cols - 1;
   }
@@ -539,7 +540,7 @@ class SnapshotWriter {
 
   #printCell(cell: Cell, wraps = false): void {
     this.#penTo(cell);
-    this.#linkTo(cell.link, undefined);
+    this.#linkTo(cell.link);
     this.#out.push(cell.chars);
     if (!wraps) this.#x += cell.width || 1;
   }
@@ -571,8 +572,8 @@ class SnapshotWriter {
     this.#pen = { ...a, link: '' };
   }
 
-  /** OSC 8; `urlId` of the source terminal is unused (links are keyed by id and URI). */
-  #linkTo(key: string, _urlId: number | undefined): void {
+  /** OSC 8 (links are keyed by their id and URI: the source terminal's numbers mean nothing to the viewer's). */
+  #linkTo(key: string): void {
     if (key === this.#link) return;
     this.#link = key;
     this.#out.push(`\x1b]8;${key || ';'}\x07`);
@@ -586,93 +587,4 @@ function color(sgr: (number | string)[], v: number, base: number, bright: number
     sgr.push(n < 8 ? base + n : bright + n - 8);
   } else if (mode === CM_P256) sgr.push(extended, 5, v & 0xff);
   else if (mode === CM_RGB) sgr.push(extended, 2, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-}
-
-/** xterm's parser states (common/parser/Constants.ts ParserState). */
-const PS = {
-  GROUND: 0,
-  ESCAPE: 1,
-  ESCAPE_INTERMEDIATE: 2,
-  CSI_ENTRY: 3,
-  CSI_PARAM: 4,
-  CSI_INTERMEDIATE: 5,
-  CSI_IGNORE: 6,
-  SOS_PM_APC_STRING: 7,
-  OSC_STRING: 8,
-  DCS_ENTRY: 9,
-  DCS_PARAM: 10,
-  DCS_IGNORE: 11,
-  DCS_INTERMEDIATE: 12,
-  DCS_PASSTHROUGH: 13,
-} as const;
-
-/**
- * The bytes that put a parser in GROUND into the state `parser` (xterm's EscapeSequenceParser) is
- * in: its collected prefix, parameters and intermediates, and an OSC's or a DCS's payload so far.
- * Parameters come back as numbers (a half-typed `0` reads the same as an empty one).
- */
-export function openSequence(parser: any): string {
-  const state = need(parser, 'currentState') as number;
-  if (state === PS.GROUND) return '';
-  const collect = need(parser, '_collect') as number;
-  let prefix = '';
-  let inter = '';
-  for (let c = collect, shift = 24; shift >= 0; shift -= 8) {
-    const ch = (c >>> shift) & 0xff;
-    if (!ch) continue;
-    if (ch >= 0x3c && ch <= 0x3f) prefix += String.fromCharCode(ch);
-    else inter += String.fromCharCode(ch);
-  }
-  const params = (): string => {
-    const arr = need(parser, '_params').toArray() as (number | number[])[];
-    let out = '';
-    for (let i = 0; i < arr.length; i++) {
-      const v = arr[i]!;
-      if (Array.isArray(v)) out += v.map((sub) => ':' + (sub < 0 ? '' : sub)).join('');
-      else out += (i ? ';' : '') + v;
-    }
-    return out;
-  };
-  switch (state) {
-    case PS.ESCAPE:
-      return '\x1b';
-    case PS.ESCAPE_INTERMEDIATE:
-      return '\x1b' + inter;
-    case PS.CSI_ENTRY:
-      return '\x1b[' + prefix;
-    case PS.CSI_PARAM:
-      return '\x1b[' + prefix + params();
-    case PS.CSI_INTERMEDIATE:
-      return '\x1b[' + prefix + params() + inter;
-    case PS.CSI_IGNORE:
-      return '\x1b[0<';
-    case PS.SOS_PM_APC_STRING:
-      return '\x1b_';
-    case PS.OSC_STRING: {
-      const osc = need(parser, '_oscParser');
-      const id = osc._id as number;
-      // OscState: 1 collecting the id, 2 the payload, 3 aborted (a non-digit id).
-      if (osc._state === 3) return '\x1b]x';
-      if (osc._state !== 2) return '\x1b]' + (id < 0 ? '' : id);
-      const handlers = osc._active as { _data?: unknown }[];
-      const data = handlers.length && typeof handlers[handlers.length - 1]!._data === 'string' ? (handlers[handlers.length - 1]!._data as string) : '';
-      return `\x1b]${id};${data}`;
-    }
-    case PS.DCS_ENTRY:
-      return '\x1bP' + prefix;
-    case PS.DCS_PARAM:
-      return '\x1bP' + prefix + params();
-    case PS.DCS_INTERMEDIATE:
-      return '\x1bP' + prefix + params() + inter;
-    case PS.DCS_IGNORE:
-      return '\x1bP0<';
-    case PS.DCS_PASSTHROUGH: {
-      const dcs = need(parser, '_dcsParser');
-      const final = String.fromCharCode((dcs._ident as number) & 0xff);
-      const handlers = dcs._active as { _data?: unknown }[];
-      const data = handlers.length && typeof handlers[handlers.length - 1]!._data === 'string' ? (handlers[handlers.length - 1]!._data as string) : '';
-      return '\x1bP' + prefix + params() + inter + final + data;
-    }
-  }
-  return '';
 }
