@@ -345,6 +345,11 @@ export const optionSpecs = {
     help: 'Input (typed, pasted, or sent by the agent) held for one terminal whose program has not read it yet. Input is written to the PTY without ever blocking Keel; what the PTY cannot take yet waits here, in order.',
     atLimit: 'Input that does not fit is refused whole, and so is all later input until the program has read what is pending: viewers get an "input_busy" notice, the agent\'s terminal_write an error result. Nothing is cut in the middle of a chunk.',
   }),
+  terminalMirrorFastForward: bool({
+    group: 'terminals',
+    default: true,
+    help: 'Let terminal mirrors skip output that provably cannot show in their final screen and scrollback (floods of plain or colour-closed lines), so a flood does not pause the PTY on the mirror. false: the mirrors parse every byte (snapshots are exact either way).',
+  }),
   terminalMirrorWorkers: int({
     group: 'terminals',
     default: 1,

@@ -47,6 +47,8 @@ describe('terminals: mirror fast-forward with a real PTY, default held window', 
     ['5,000 lines of 1,000 characters', `yes "$(printf 'x%.0s' $(seq 1 1000))" | head -n 5000`],
     // chalk-style: every colour closed (39, 22), never an SGR 0.
     ['100,000 chalk-style lines', `yes "$(printf '\\033[32m✔\\033[39m passes \\033[2m(3 ms)\\033[22m')" | head -n 100000`],
+    // Typographic punctuation (E2 80 xx): PTY reads split some of it right after E2 80, which xterm's decoder loses if written apart (utf8-boundary.ts).
+    ['50,000 lines of typographic text', `yes '… “quoted” — ‘single’ • bullet' | head -n 50000`],
   ];
   for (const [label, producer] of producers) it(`${label} to an acking viewer: bytes are skipped, and the reconnect snapshot equals a terminal fed every byte`, () => floodThenReconnect(srv, producer));
 });

@@ -64,7 +64,7 @@ export class TerminalManager extends DisposableBase {
     this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
     this.readOnlyViewerLimiter = connectionLimiter(ctx, 'terminal_read_only_viewers', readOnlyCap(o.maxReadOnlyTerminalViewers, o.maxTerminalViewers), '--max-read-only-terminal-viewers');
-    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers));
+    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers, { fastForward: o.terminalMirrorFastForward }));
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
     this.shares = this.register(new ShareLinks(ctx.db, ctx.auth, ctx.clock, { defaultTtlMs: o.terminalShareTtlMs, maxTtlMs: o.terminalShareMaxTtlMs, maxLinks: o.maxTerminalShareLinks }));
 
@@ -241,7 +241,9 @@ export class TerminalManager extends DisposableBase {
     let mirrorPauses = 0;
     let pendingInput = 0;
     let refusedInput = 0;
+    let degraded = 0;
     for (const s of this.list()) {
+      if (s.degraded) degraded++;
       pendingInput += s.pendingInputBytes;
       refusedInput += s.refusedInput.bytes;
       pauses += s.pauses.total;
@@ -274,6 +276,8 @@ export class TerminalManager extends DisposableBase {
       pending_input_bytes: pendingInput,
       input_refused_bytes: refusedInput,
       mirror_workers: this.#pool.workers,
+      mirror_failures: this.#pool.failures,
+      mirror_degraded_sessions: degraded,
       closed_total: this.#closedTotal,
     };
   }

@@ -12,6 +12,8 @@ export type ToWorker =
 export type FromWorker =
   /** `bytes` more of this mirror's input are parsed; `lines` is its buffer length now. */
   | { t: 'parsed'; id: string; bytes: number; lines: number }
+  /** xterm threw on this mirror: it was rebuilt (from its own snapshot when readable) and may miss output since. */
+  | { t: 'failed'; id: string; error: string }
   | { t: 'reply'; req: number; ok: true; value: SnapshotReply | string | number }
   | { t: 'reply'; req: number; ok: false; error: string };
 

@@ -13,7 +13,7 @@ describe('terminals: when the mirror posts held text', () => {
   beforeEach(() => {
     mock.timers.enable({ apis: ['setTimeout'] });
     pool = new MirrorPool(1);
-    mirror = pool.open('t', 80, 24, 100, 4 * 1024 * 1024, { onDrain() {}, onFailed() {} });
+    mirror = pool.open('t', 80, 24, 100, 4 * 1024 * 1024, { onDrain() {}, onFailed() {}, onDegraded() {} });
   });
   afterEach(() => {
     mirror.dispose();

@@ -47,9 +47,11 @@ class MirrorWorker {
   readonly pending = new Map<number, Pending>();
   #dead = false;
   readonly #onDead: (w: MirrorWorker) => void;
+  readonly #onMirrorFailed: (error: string) => void;
 
-  constructor(onDead: (w: MirrorWorker) => void) {
+  constructor(onDead: (w: MirrorWorker) => void, onMirrorFailed: (error: string) => void) {
     this.#onDead = onDead;
+    this.#onMirrorFailed = onMirrorFailed;
     this.worker = new Worker(new URL('./mirror-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: MIRROR_WORKER_YOUNG_GEN_MB } });
     // A mirror worker must never keep the process alive on its own: sessions own the lifetime.
     this.worker.unref();
@@ -69,6 +71,11 @@ class MirrorWorker {
   #onMessage(m: FromWorker): void {
     if (m.t === 'parsed') {
       this.mirrors.get(m.id)?.onParsed(m.bytes, m.lines);
+      return;
+    }
+    if (m.t === 'failed') {
+      this.#onMirrorFailed(m.error);
+      this.mirrors.get(m.id)?.onRebuilt(m.error);
       return;
     }
     const p = this.pending.get(m.req);
@@ -101,6 +108,16 @@ export interface MirrorEvents {
   onDrain(): void;
   /** The worker died; this mirror is gone and every request on it failed. */
   onFailed(err: Error): void;
+  /**
+   * xterm threw on this mirror (and on no other): the worker rebuilt it from its own snapshot, so
+   * it may miss some output (mirror-host.ts). Requests keep working.
+   */
+  onDegraded(error: string): void;
+}
+
+export interface MirrorPoolOptions {
+  /** Skip output that provably cannot show (fast-forward.ts); off: the mirrors parse every byte. */
+  fastForward?: boolean;
 }
 
 export class MirrorPool implements Disposable {
@@ -110,9 +127,13 @@ export class MirrorPool implements Disposable {
   #disposed = false;
   /** Output bytes the mirrors skipped (fast-forward), since the pool started. */
   skippedBytes = 0;
+  /** Mirrors rebuilt after xterm threw on them, since the pool started. */
+  failures = 0;
+  readonly fastForward: boolean;
 
-  constructor(size: number) {
+  constructor(size: number, opts: MirrorPoolOptions = {}) {
     this.#size = Math.max(1, size);
+    this.fastForward = opts.fastForward !== false;
   }
 
   get workers(): number {
@@ -132,9 +153,12 @@ export class MirrorPool implements Disposable {
   /** Workers are started lazily, up to the pool size, then sessions go to the least loaded one. */
   #pick(): MirrorWorker {
     if (this.#workers.length < this.#size && this.#workers.every((w) => w.mirrors.size > 0)) {
-      const w = new MirrorWorker((dead) => {
-        this.#workers = this.#workers.filter((x) => x !== dead);
-      });
+      const w = new MirrorWorker(
+        (dead) => {
+          this.#workers = this.#workers.filter((x) => x !== dead);
+        },
+        () => this.failures++,
+      );
       this.#workers.push(w);
       return w;
     }
@@ -218,6 +242,7 @@ export class Mirror implements Disposable {
 
   write(data: Buffer): void {
     if (this.#disposed) return;
+    if (!this.#pool.fastForward) return this.#postData(data);
     const before = this.#ff.skippedBytes;
     this.#ff.write(data, true);
     this.#pool.skippedBytes += this.#ff.skippedBytes - before;
@@ -285,6 +310,10 @@ export class Mirror implements Disposable {
     this.#backlog = Math.max(0, this.#backlog - bytes);
     this.#lines = lines;
     this.#events.onDrain();
+  }
+
+  onRebuilt(error: string): void {
+    if (!this.#disposed) this.#events.onDegraded(error);
   }
 
   onWorkerFailed(err: Error): void {

@@ -99,6 +99,8 @@ export interface Meta {
   behind: boolean;
   /** Who sets the PTY size: this viewer's device, another viewer's, or nobody yet (docs/protocol.md, size). */
   sizeControl: SizeControl;
+  /** The terminal's mirror was rebuilt after a failure: snapshots may miss some output (docs/protocol.md). */
+  degraded?: boolean;
 }
 
 export type SizeControl = 'you' | 'other' | 'none';

@@ -17,6 +17,7 @@ import type { Mirror, MirrorPool } from './mirror.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
 import type { ExitInfo, Meta, SizeRange } from './protocol.ts';
 import { PtyInput } from './pty-input.ts';
+import { Utf8Carry } from './utf8-boundary.ts';
 import type { Viewer, ViewerHost } from './viewer.ts';
 
 /** After SIGKILL, how long the PTY may take to report EOF before its socket is destroyed anyway. */
@@ -81,6 +82,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   /** The refusal spell each viewer was last told about: a refused paste of many frames gives one notice, not one per frame. */
   readonly #toldBusy = new WeakMap<Viewer, number>();
   #mirror: Mirror;
+  /** The mirror was rebuilt after xterm threw on it (or its worker died): snapshots may miss some output since. */
+  #degraded = false;
+  /** Output is cut at character boundaries before anyone sees it (utf8-boundary.ts). */
+  readonly #utf8 = new Utf8Carry();
   readonly #viewers = new Set<Viewer>();
   /** Each viewer's budget for holding the PTY while it lags (flow-policy.ts); keyed by the viewers attached. */
   readonly #holds = new Map<Viewer, HoldBudget>();
@@ -152,7 +157,12 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
         onWriteError: (err) => cfg.log.debug({ err, id: this.id }, 'PTY input write failed; input dropped'),
       }),
     );
-    this.register(this.#pty.onData((d) => this.#onData(d as unknown as Buffer)));
+    this.register(
+      this.#pty.onData((d) => {
+        const whole = this.#utf8.push(d as unknown as Buffer);
+        if (whole.length) this.#onData(whole);
+      }),
+    );
     this.register(this.#pty.onExit((e) => void this.#onExit({ code: e.exitCode ?? null, signal: e.signal || null })));
   }
 
@@ -209,6 +219,10 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
   get trimmed(): boolean {
     return this.#trimmed;
   }
+  /** The mirror was rebuilt after a failure: a snapshot may miss some output (docs/protocol.md, meta `degraded`). */
+  get degraded(): boolean {
+    return this.#degraded;
+  }
   get exitInfo(): ExitInfo | undefined {
     return this.#exit;
   }
@@ -238,6 +252,7 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
       role: viewer.role,
       behind: viewer.behind,
       sizeControl: this.#sizeController === undefined ? 'none' : this.#sizeController === viewer ? 'you' : 'other',
+      degraded: this.#degraded,
     };
   }
 
@@ -413,18 +428,38 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
     const m = this.#cfg.pool.open(this.id, this.#cols, this.#rows, this.#cfg.scrollbackLines, this.#cfg.mirrorBacklogBytes, {
       onDrain: () => this.#updateFlow(),
       onFailed: (err) => this.#onMirrorFailed(err),
+      onDegraded: (error) => this.#onMirrorDegraded(error),
     });
     this.register(toDisposable(() => this.#mirror.dispose()));
     return m;
   }
 
+  /**
+   * The mirror's worker died (with every mirror in it). The old screen is lost: a fresh mirror
+   * gets the output from here on. Viewers keep their socket: their screens are right (they got
+   * every byte), and reconnecting would only give them the fresh mirror's blank one.
+   */
   #onMirrorFailed(err: Error): void {
     if (this.isDisposed) return;
     this.#cfg.log.error({ err, id: this.id }, 'terminal mirror failed; starting a fresh one');
-    // The old screen is lost; a fresh mirror gets the output from here on and viewers resync on reconnect.
     this.#mirror = this.#openMirror();
-    for (const v of [...this.#viewers]) v.close(1011, 'terminal mirror failed; reconnect');
+    this.#markDegraded();
     this.#updateFlow();
+  }
+
+  /** xterm threw on this session's mirror; the worker rebuilt it (mirror-host.ts). Other sessions are untouched. */
+  #onMirrorDegraded(error: string): void {
+    if (this.isDisposed) return;
+    // Once per session at warn: output that keeps making xterm throw must not flood the log.
+    if (this.#degraded) this.#cfg.log.debug({ id: this.id, error }, 'terminal mirror rebuilt again');
+    else this.#cfg.log.warn({ id: this.id, error }, 'terminal mirror rebuilt after an xterm error; snapshots may miss some output');
+    this.#markDegraded();
+  }
+
+  #markDegraded(): void {
+    if (this.#degraded) return;
+    this.#degraded = true;
+    for (const v of this.#viewers) v.sendMeta();
   }
 
   #onData(data: Buffer): void {
@@ -554,6 +589,9 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   async #onExit(info: ExitInfo): Promise<void> {
     if (this.#state === 'exited') return;
+    // The output ended inside a character: what there is of it goes out as is.
+    const rest = this.#utf8.flush();
+    if (rest) this.#onData(rest);
     this.#state = 'exited';
     this.#exit = info;
     this.#updateFlow();

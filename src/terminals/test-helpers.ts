@@ -176,7 +176,9 @@ export class TestClient {
       case 'snapshot':
         this.snapshots++;
         this.text = '';
-        this.term.reset();
+        // As docs/protocol.md says a client does: reset in order with the output written before
+        // (which may end inside a sequence: the snapshot itself starts by aborting it).
+        this.term.write('', () => this.term.reset());
         this.#write(Buffer.from(m.data, 'utf8'), data.length - 1);
         return;
       case 'output':

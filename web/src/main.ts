@@ -257,6 +257,8 @@ function boot(): void {
     tabs: () => terminals.tabs(),
     activeId: () => terminals.activeId,
     screen: (id?: string) => terminals.view(id)?.screenText() ?? '',
+    /** The xterm.js Terminal of a tab (the browser tests compare its full state with a reference). */
+    xterm: (id?: string) => terminals.view(id)?.term,
     health: () => ({ mode: feed.snapshot.mode, report: feed.snapshot.report, samples: feed.snapshot.samples.length }),
     dropConnection: (id?: string) => terminals.view(id)?.dropConnectionForTest(),
     newTerminal: () => terminals.create().then((v) => v?.id),

@@ -16,6 +16,8 @@ import { describeExit, type ExitInfo, type TerminalMeta } from './protocol.ts';
 
 /** The browser keeps as much scrollback as the server's mirror (default 2,000 lines): the snapshot brings no more. */
 export const SCROLLBACK_LINES = 2_000;
+/** CAN: every state of xterm's parser goes to ground on it, aborting an unfinished sequence without acting on it. */
+const ABORT_SEQUENCE = new Uint8Array([0x18]);
 /** Resizes settle for this long before the size goes to the server (window drags, phone rotation). */
 export const RESIZE_DEBOUNCE_MS = 120;
 /** Width of xterm's scroll bar beside the screen (what FitAddon leaves for it). */
@@ -172,7 +174,11 @@ export class TerminalView implements Disposable {
         meta: (m) => this.#onMeta(m),
         snapshot: (data, written) => {
           // Reset in order with the writes still queued from before (they belong to the old screen).
-          this.term.write(new Uint8Array(0), () => {
+          // reset() leaves xterm's parser and UTF-8 decoder as they were: the last frame (of this
+          // socket, or of the one that dropped) may have ended inside a sequence, which would eat
+          // the snapshot's first bytes. CAN aborts any sequence and any partial character first
+          // (the server's snapshot starts with one too; this also covers an older server).
+          this.term.write(ABORT_SEQUENCE, () => {
             this.term.reset();
             this.#applyServerSize();
           });
