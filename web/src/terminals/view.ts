@@ -120,12 +120,14 @@ export class TerminalView implements Disposable {
     this.#sizeCtlEl = h('span', { class: 'size-ctl', hidden: true, 'data-testid': 'size-control' }, this.#sizeCtlText, this.#fitBtn);
     this.#banner = h('div', { class: 'banner', hidden: true, role: 'status' });
     this.#host = h('div', { class: 'term-host' });
-    this.#box = h('div', { class: 'term-box' }, this.#host);
+    // The banner floats over the bottom of the terminal instead of taking a row of the layout: a
+    // "reconnecting" banner that shrank the box made a reconnecting owner propose a smaller size, and
+    // then the full one — two resizes, and every full-screen program redrew (found with vim).
+    this.#box = h('div', { class: 'term-box' }, this.#host, this.#banner);
     this.element = h(
       'section',
       { class: 'term-view', 'data-terminal': o.id, hidden: true },
       h('div', { class: 'term-status' }, this.#stateEl, this.#roleEl, h('span', { class: 'spacer' }), this.#sizeCtlEl, this.#viewersEl, this.#sizeEl),
-      this.#banner,
       this.#box,
     );
 
