@@ -46,6 +46,8 @@ const ICONS = {
   health: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M3 12h4l2-5 4 10 2-5h6"/></svg>',
   chat: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v10H9l-5 4z"/></svg>',
   docs: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h8l4 4v14H6z M14 3v4h4"/></svg>',
+  // Sparkles: the agent pane, which must not look like the Chat page's speech bubble on a phone (icons only there).
+  agent: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10 3l1.8 5.2L17 10l-5.2 1.8L10 17l-1.8-5.2L3 10l5.2-1.8z M18 14l.9 2.1L21 17l-2.1.9L18 20l-.9-2.1L15 17l2.1-.9z"/></svg>',
 };
 /** Whether the agent pane was open, kept across reloads. */
 const AGENT_PANE_KEY = 'keel.agentPane';
@@ -83,8 +85,8 @@ function boot(): void {
   );
   const agentToggle = h(
     'button',
-    { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
-    navIcon('chat'),
+    { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent pane', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
+    navIcon('agent'),
     h('span', { class: 'nav-label' }, 'Agent'),
   );
   const header = h('header', { class: 'topbar' }, brand, viewerMode ? h('span', { class: 'viewer-note' }, 'Shared terminal · read-only') : nav, viewerMode ? null : agentToggle, viewerMode ? null : chip);
@@ -240,6 +242,10 @@ function boot(): void {
     tabs: () => terminals.tabs(),
     activeId: () => terminals.activeId,
     screen: (id?: string) => terminals.view(id)?.screenText() ?? '',
+    scroll: (id?: string) => {
+      const b = terminals.view(id)?.term.buffer.active;
+      return b ? { viewportY: b.viewportY, baseY: b.baseY, type: b.type } : undefined;
+    },
     health: () => ({ mode: feed.snapshot.mode, report: feed.snapshot.report, samples: feed.snapshot.samples.length }),
     dropConnection: (id?: string) => terminals.view(id)?.dropConnectionForTest(),
     newTerminal: () => terminals.create().then((v) => v?.id),

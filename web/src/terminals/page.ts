@@ -8,6 +8,7 @@ import { h, setText } from '../dom.ts';
 import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '../lifecycle.ts';
 import { toast } from '../toast.ts';
 import type { ConnectionStatus, ProbeResult } from './connection.ts';
+import { showTerminalHelp } from './help.ts';
 import { KeyBar } from './keybar.ts';
 import { sharePageUrl, type PreviousTerminal, type TerminalInfo } from './types.ts';
 import { TerminalView } from './view.ts';
@@ -57,6 +58,8 @@ export class TerminalsPage implements Disposable {
     this.#store.add(listen(newBtn, 'click', () => void this.create()));
     this.#shareBtn = h('button', { class: 'btn btn-ghost share-btn', type: 'button', title: 'Copy a read-only link to this terminal', 'data-testid': 'share' }, 'Share');
     this.#store.add(listen(this.#shareBtn, 'click', () => void this.#copyShareLink()));
+    const helpBtn = h('button', { class: 'btn btn-ghost tab-help', type: 'button', title: 'Terminal keys (copy, paste, leaving the terminal) and settings', 'aria-label': 'Terminal keys and settings', 'data-testid': 'terminal-help' }, 'Keys');
+    this.#store.add(listen(helpBtn, 'click', () => void showTerminalHelp()));
     this.#restore = h('div', { class: 'restore', hidden: true, role: 'region', 'aria-label': 'Previous tabs' });
     this.#empty = h(
       'div',
@@ -71,8 +74,8 @@ export class TerminalsPage implements Disposable {
     this.#keybar = this.#store.add(new KeyBar(() => this.activeView));
 
     const bar = o.share
-      ? h('div', { class: 'tabbar' }, this.#tabList)
-      : h('div', { class: 'tabbar' }, this.#tabList, newBtn, h('span', { class: 'spacer' }), this.#shareBtn);
+      ? h('div', { class: 'tabbar' }, this.#tabList, h('span', { class: 'spacer' }), helpBtn)
+      : h('div', { class: 'tabbar' }, this.#tabList, newBtn, h('span', { class: 'spacer' }), this.#shareBtn, helpBtn);
     this.element = h('div', { class: `terminals-page${o.share ? ' viewer-mode' : ''}` }, bar, this.#restore, this.#views, this.#keybar.element);
 
     if (!o.share) {
@@ -237,6 +240,7 @@ export class TerminalsPage implements Disposable {
           if (id === this.#active) this.#updateShare();
         },
         onCloseRequest: () => void this.close(id),
+        onLeave: () => this.#tabs.get(id)?.tabEl.focus(),
       }),
     );
     this.#views.append(view.element);
