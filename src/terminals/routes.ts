@@ -34,6 +34,7 @@ export function terminalJson(s: TerminalSession, ctx: KeelContext) {
     pid: s.pid,
     createdAt: new Date(s.createdAt).toISOString(),
     viewers: s.viewerCount,
+    foreground: s.foreground,
     share,
     shareUrl: `/api/terminals/${s.id}/ws?share=${share}`,
   };
