@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { configHelp } from '../../src/agent/provider.ts';
+import { helpBlocks } from '../../web/src/chat/agent-help.ts';
 import { lockAxis, rowsFor } from '../../web/src/terminals/touch-scroll.ts';
 import { shortcutLetter, terminalShortcut, wouldType, type KeyLike } from '../../web/src/terminals/shortcuts.ts';
 
@@ -64,5 +66,22 @@ describe('touch scrolling arithmetic', () => {
     }
     assert.equal(rows, 10, '160 moves of 1 px are 10 rows of 16 px');
     assert.deepEqual(rowsFor(100, 0), { rows: 0, rest: 0 }, 'no layout yet: nothing');
+  });
+});
+
+describe("the agent's configuration help, formatted", () => {
+  it('turns the server’s text into paragraphs and a list, options and variables into code, losing no word', () => {
+    const help = configHelp({ agentProvider: 'none', agentBaseUrl: '', agentApiKey: '', agentModel: '' });
+    const blocks = helpBlocks(help);
+    assert.deepEqual(blocks.map((b) => b.list), [false, true, true, false]);
+    const codes = blocks.flatMap((b) => b.parts.filter((p) => p.code).map((p) => p.text));
+    assert.ok(codes.includes('--agent-provider anthropic --agent-model claude-sonnet-4-5'), codes.join(' | '));
+    assert.ok(codes.includes('ANTHROPIC_API_KEY') && codes.includes('KEEL_AGENT_BASE_URL'));
+    assert.equal(blocks[1]!.parts[0]!.strong, true, 'the alternative’s label in bold');
+    const words = (t: string) => t.replace(/[;\s]+/g, ' ').trim();
+    assert.equal(words(blocks.map((b) => b.parts.map((p) => p.text).join('')).join(' ')), words(help), 'the same text');
+    // A partial configuration names what is missing, as code.
+    const partial = helpBlocks(configHelp({ agentProvider: 'openai-compatible', agentBaseUrl: '', agentApiKey: '', agentModel: 'm' }));
+    assert.ok(partial[0]!.parts.some((p) => p.code && p.text === '--agent-base-url'));
   });
 });

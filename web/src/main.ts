@@ -7,7 +7,7 @@
  */
 import '@xterm/xterm/css/xterm.css';
 import './styles.css';
-import { setUnauthorizedHandler } from './api.ts';
+import { api, setUnauthorizedHandler } from './api.ts';
 import { formatMb, h, setText } from './dom.ts';
 import { ChatPage } from './chat/page.ts';
 import { DocsPage } from './docs/page.ts';
@@ -226,6 +226,17 @@ function boot(): void {
   };
   listen(window, 'hashchange', show);
   show();
+  if (!viewerMode) {
+    // The Agent button says before anyone opens it that no model is configured (the pane says what to set).
+    api<{ configured: boolean }>('GET', '/api/agent')
+      .then((a) => {
+        agentToggle.classList.toggle('no-model', !a.configured);
+        if (!a.configured) agentToggle.title = 'Agent: no AI model is configured; open to see what to set';
+      })
+      .catch(() => {
+        // An older server or unreachable: the pane finds out when opened.
+      });
+  }
   void terminals.start(initial.page === 'terminals' ? initial.id : undefined);
 
   // Tell phones how tall the visible area is, so the key bar sits right above the on-screen keyboard (iOS).
