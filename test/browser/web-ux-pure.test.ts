@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configHelp } from '../../src/agent/provider.ts';
 import { helpBlocks } from '../../web/src/chat/agent-help.ts';
+import { collapseTypedMarker } from '../../web/src/docs/list-markers.ts';
+import { peerLabels } from '../../web/src/docs/presence.ts';
 import { lockAxis, rowsFor } from '../../web/src/terminals/touch-scroll.ts';
 import { shortcutLetter, terminalShortcut, wouldType, type KeyLike } from '../../web/src/terminals/shortcuts.ts';
 
@@ -83,5 +85,33 @@ describe("the agent's configuration help, formatted", () => {
     // A partial configuration names what is missing, as code.
     const partial = helpBlocks(configHelp({ agentProvider: 'openai-compatible', agentBaseUrl: '', agentApiKey: '', agentModel: 'm' }));
     assert.ok(partial[0]!.parts.some((p) => p.code && p.text === '--agent-base-url'));
+  });
+});
+
+describe('document presence labels', () => {
+  it('are one letter where that is enough, longer or numbered where names share it, and always distinct', () => {
+    assert.deepEqual(peerLabels(['Ada', 'Bob']), ['A', 'B']);
+    assert.deepEqual(peerLabels(['Ada', 'Alan', 'Bob']), ['Ad', 'Al', 'B']);
+    assert.deepEqual(peerLabels(['Ada Lovelace', 'Alan Turing']), ['AL', 'AT']);
+    assert.deepEqual(peerLabels(['Guest 123', 'Guest 456']), ['G1', 'G4']);
+    assert.deepEqual(peerLabels(['Ada', 'Ada']), ['A1', 'A2'], 'the same name twice');
+    assert.deepEqual(peerLabels(['élise', 'Émile']), ['Él', 'Ém']);
+    assert.deepEqual(peerLabels(['']), ['?']);
+    const many = peerLabels(['Al', 'Alan', 'Alice', 'Amy', 'Bo', 'Ben']);
+    assert.equal(new Set(many).size, many.length, `distinct: ${many.join(' ')}`);
+  });
+});
+
+describe('a list marker typed over the continued one', () => {
+  it('collapses right after a list item, to the marker typed; leaves everything else alone', () => {
+    assert.equal(collapseTypedMarker('- - ', '- item'), '- ');
+    assert.equal(collapseTypedMarker('2. 2. ', '1. one'), '2. ');
+    assert.equal(collapseTypedMarker('- 1. ', '- next'), '1. ', 'switching to a numbered list');
+    assert.equal(collapseTypedMarker('  - - ', '  - nested'), '  - ');
+    assert.equal(collapseTypedMarker('- [ ] - ', '- [ ] task'), '- ', 'the task box is typed again after it');
+    assert.equal(collapseTypedMarker('- - ', 'plain text'), undefined, 'not after a list item');
+    assert.equal(collapseTypedMarker('- - ', undefined), undefined);
+    assert.equal(collapseTypedMarker('- x - ', '- item'), undefined, 'text in between');
+    assert.equal(collapseTypedMarker('- ', '- item'), undefined);
   });
 });
