@@ -4,6 +4,8 @@
  * formatting, presence labels and the Markdown marker a user types after a continued list item.
  */
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { configHelp } from '../../src/agent/provider.ts';
 import { helpBlocks } from '../../web/src/chat/agent-help.ts';
@@ -113,5 +115,29 @@ describe('a list marker typed over the continued one', () => {
     assert.equal(collapseTypedMarker('- - ', undefined), undefined);
     assert.equal(collapseTypedMarker('- x - ', '- item'), undefined, 'text in between');
     assert.equal(collapseTypedMarker('- ', '- item'), undefined);
+  });
+});
+
+describe('the UI asks in the page', () => {
+  it('calls no prompt(), confirm() or alert() anywhere in web/src (dialog.ts instead)', () => {
+    const root = path.resolve(import.meta.dirname, '../../web/src');
+    const found: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+        const p = path.join(dir, e.name);
+        if (e.isDirectory()) walk(p);
+        else if (e.name.endsWith('.ts')) {
+          fs.readFileSync(p, 'utf8')
+            .split('\n')
+            .forEach((line, i) => {
+              const code = line.replace(/\/\/.*$/, '').replace(/\/\*.*?\*\//g, '');
+              if (/^\s*\*/.test(code)) return; // a doc comment
+              if (/(?<![\w.$])(?:window\.)?(?:prompt|confirm|alert)\s*\(/.test(code)) found.push(`${path.relative(root, p)}:${i + 1}: ${line.trim()}`);
+            });
+        }
+      }
+    };
+    walk(root);
+    assert.deepEqual(found, []);
   });
 });
