@@ -160,6 +160,7 @@ describe('terminal keys in the browser', () => {
     const { page, context } = await openPage(browser, k.startUrl, { viewport: DESKTOP });
     try {
       const id = await newTerminal(page);
+      assert.match((await page.locator('.term-view:not([hidden]) .xterm-helper-textarea').getAttribute('aria-description')) ?? '', /Ctrl\+Shift\+M leaves the terminal/, 'announced with the terminal input');
       await typeInTerminal(page, 'echo not-run-yet');
       await page.keyboard.press('Control+Shift+M');
       assert.equal(await page.evaluate(() => (document.activeElement as HTMLElement | null)?.classList.contains('tab')), true, 'the tab has the focus');

@@ -84,6 +84,8 @@ export class TerminalInput implements Disposable {
     this.#hint = h('div', { class: 'ro-hint', role: 'status', 'aria-live': 'polite', hidden: true, 'data-testid': 'read-only-hint' }, 'Read-only: you can watch this terminal, not type.');
     o.hintParent.append(this.#hint);
     this.#store.add(toDisposable(() => this.#hint.remove()));
+    // Screen readers announce the way out with the terminal's input (Tab belongs to the shell).
+    term.textarea?.setAttribute('aria-description', 'Ctrl+Shift+M leaves the terminal. Ctrl+C copies a selection; Ctrl+V pastes.');
     term.attachCustomKeyEventHandler((e) => this.#onKey(e));
     this.#store.add(toDisposable(() => term.attachCustomKeyEventHandler(() => true)));
     this.#store.add(
