@@ -179,7 +179,7 @@ describe('terminal keys in the browser', () => {
     const owner = await openPage(browser, k.startUrl, { viewport: DESKTOP });
     try {
       const id = await newTerminal(owner.page);
-      const info = (await (await fetch(`${k.url}/api/terminals/${id}`, { headers: { authorization: `Bearer ${k.keel.ctx.auth.token}` } })).json()) as { share: string };
+      const info = (await (await fetch(`${k.url}/api/terminals/${id}/shares`, { method: 'POST', headers: { authorization: `Bearer ${k.keel.ctx.auth.token}`, origin: k.url, 'content-type': 'application/json' }, body: '{}' })).json()) as { share: string };
       const viewer = await openPage(browser, `${k.url}/#/t/${id}?share=${encodeURIComponent(info.share)}`, { viewport: DESKTOP });
       try {
         await waitFor(async () => (await viewer.page.evaluate(() => (window as unknown as { __keel: { tabs(): { role?: string }[] } }).__keel.tabs()[0]?.role)) === 'read-only', 'the read-only role');

@@ -4,7 +4,7 @@
  * second device lists the same tabs; only which one is active is kept in the page's address.
  */
 import { ApiError, api, errorMessage } from '../api.ts';
-import { confirmDialog, messageDialog } from '../dialog.ts';
+import { confirmDialog } from '../dialog.ts';
 import { h, setText } from '../dom.ts';
 import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '../lifecycle.ts';
 import { toast } from '../toast.ts';
