@@ -540,6 +540,23 @@ export const optionSpecs = {
     help: 'Largest single update (or initial sync) a client may send.',
     atLimit: 'The client gets an "error"/update_too_large message and is closed with 4413 (the update is not applied).',
   }),
+  maxDocUpdateStructs: int({
+    group: 'documents',
+    default: 65_536,
+    min: 16,
+    max: 10_000_000,
+    help: 'Most structs (runs of inserted or deleted text) one update may carry; decoding each costs memory before anything is applied. A full-state sync of a large, much-edited document carries tens of thousands.',
+    atLimit: 'The update is refused ("refused"/too_many_structs); the socket stays open and the document is unchanged.',
+  }),
+  maxDocApplyCpuMs: int({
+    group: 'documents',
+    default: 1_000,
+    min: 50,
+    max: 600_000,
+    unit: 'ms',
+    help: 'Most CPU time the document worker may spend applying one client update (Keel\'s own work on stored states, such as loading or encoding a document, gets 10 times as much, at least 10 s; wall time is capped at 10 times the CPU allowance). Yjs takes more than linear time on some valid updates (thousands of concurrent inserts at one place); documents live in a worker thread so the rest of Keel never waits, and this bounds how long the other documents do.',
+    atLimit: 'The worker is stopped and restarted with every loaded document restored; the update is refused ("refused"/too_expensive), the document is as it was and the socket stays open.',
+  }),
   maxDocPresenceBytes: int({
     group: 'documents',
     default: 4 * KiB,

@@ -95,7 +95,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
     const { id } = parse(idParams, req.params);
     const { format } = parse(exportQuery, req.query);
     if (format !== undefined && format !== 'md') throw new KeelError(400, 'unsupported_format', `Export format "${format}" is not supported; use ?format=md.`);
-    const { title, text } = mgr.exportMarkdown(id);
+    const { title, text } = await mgr.exportMarkdown(id);
     return reply
       .type('text/markdown; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${exportFilename(title)}"`)
