@@ -75,6 +75,34 @@ export const optionSpecs = {
     atLimit: 'The process exits with code 1 at once; the kernel hangs up (SIGHUP) the shells of terminals whose PTY was still open.',
   }),
 
+  // --- storage --------------------------------------------------------------------------------
+  storageBusyTimeoutMs: int({
+    group: 'storage',
+    default: 5,
+    min: 0,
+    max: 60_000,
+    unit: 'ms',
+    help: 'How long one database statement waits when another process holds a lock on keel.db (a backup, an sqlite3 shell). node:sqlite waits on the main thread, so this is how long everything else waits: a few ms.',
+    atLimit: 'The write is kept in memory and retried in the background (10 ms doubling to 1 s); the server keeps answering; /healthz, /readyz, /debug/memory, /metrics and the UI show storage "degraded" until it lands.',
+  }),
+  storageMaxPendingWrites: int({
+    group: 'storage',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    help: 'Writes kept in memory while keel.db cannot take them (locked by another process, disk full, I/O errors).',
+    atLimit: 'Further writes are refused: REST calls answer 503 {"error":"storage_unavailable"} (507 {"error":"insufficient_storage"} when the disk is full), a document stays unsaved in memory and is retried, a terminal tab is not remembered for the next start.',
+  }),
+  storageMaxPendingBytes: int({
+    group: 'storage',
+    default: 64 * MiB,
+    min: 64 * KiB,
+    max: 4 * 1024 * MiB,
+    unit: 'bytes',
+    help: 'Bytes of writes kept in memory while keel.db cannot take them (document states count in full).',
+    atLimit: 'As --storage-max-pending-writes.',
+  }),
+
   // --- HTTP and WebSocket limits --------------------------------------------------------------
   maxBodyBytes: int({
     group: 'http',
