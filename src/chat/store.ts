@@ -190,7 +190,8 @@ export class ChatStore implements Disposable {
     const retitle = cur.autoTitle && prompt !== undefined;
     const title = retitle ? titleFromPrompt(prompt) : cur.title;
     const next = { ...cur, updatedAt: now, title, autoTitle: retitle ? false : cur.autoTitle };
-    this.#unsaved.put(id, next, { userFacing: true });
+    // Kept even on a full disk: it records a prompt whose turn has started (and whose events are kept).
+    this.#unsaved.put(id, next);
     return this.#put(next);
   }
 
