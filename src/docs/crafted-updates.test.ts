@@ -100,13 +100,14 @@ describe('documents: crafted updates (issue 10, point 3)', () => {
         honest.append('honest text');
         await waitFor(async () => (await serverText(id)) === 'honest text', 'the honest edit');
         await waitFor(() => attacker.text === 'honest text', 'the attacker to sync');
-        const idle = await baseline();
-        const rssBefore = keel.rss();
-        const probe = startProbe(keel.base, { pid: keel.pid });
+        // Built before measuring: this process's own work must not show up as the server's latency.
         const chain: Uint8Array[] = [];
         for (let from = 0; from < depth; from += CHAIN_STEP) chain.push(nestedMapChain(from, Math.min(depth, from + CHAIN_STEP)));
         const touch = touchDeepestMaps(depth, 64 * KiB);
         assert.ok(touch.byteLength > Math.min(60 * KiB, depth * 9) && touch.byteLength <= 64 * KiB, `touch update is ${touch.byteLength} bytes`);
+        const idle = await baseline();
+        const rssBefore = keel.rss();
+        const probe = startProbe(keel.base, { pid: keel.pid });
         await sendAll(attacker, honest, [...chain, touch]);
         assertResponsive(await finish(probe), idle, `depth ${depth}`, rssBefore);
         const refused = attacker.controls.filter((m) => m.type === 'refused');
@@ -134,11 +135,11 @@ describe('documents: crafted updates (issue 10, point 3)', () => {
       honest.append('ab');
       await waitFor(() => attacker.text === 'ab', 'the attacker to sync');
       const me = honest.doc.clientID;
+      const rounds: Uint8Array[] = [];
+      for (let r = 0; r < 6; r++) rounds.push(concurrentInserts(Y.createID(me, 0), Y.createID(me, 1), 1_000 + r * 5_000, 5_000));
       const idle = await baseline();
       const rssBefore = keel.rss();
       const probe = startProbe(keel.base, { pid: keel.pid });
-      const rounds: Uint8Array[] = [];
-      for (let r = 0; r < 6; r++) rounds.push(concurrentInserts(Y.createID(me, 0), Y.createID(me, 1), 1_000 + r * 5_000, 5_000));
       await sendAll(attacker, honest, rounds);
       assertResponsive(await finish(probe), idle, 'conflicting inserts', rssBefore);
       const expensive = attacker.controls.filter((m) => m.type === 'refused' && m.reason === 'too_expensive');
@@ -212,12 +213,13 @@ describe('documents: crafted updates (issue 10, point 3)', () => {
       try {
         const honest = await open(id, 'Honest');
         const attacker = await open(id, 'Mallory');
+        const touch = touchDeepestMaps(20_000, 64 * KiB);
         const idle = await baseline();
         const rssBefore = keel.rss();
         const probe = startProbe(keel.base, { pid: keel.pid });
         try {
           assert.equal(honest.text, 'legacy text');
-          await sendAll(attacker, honest, [touchDeepestMaps(20_000, 64 * KiB)]);
+          await sendAll(attacker, honest, [touch]);
           assertResponsive(await finish(probe), idle, 'legacy chain', rssBefore);
           assert.equal(attacker.lastControl('refused')?.reason, 'unsupported_content');
           assert.equal(await serverText(id), 'legacy text');
