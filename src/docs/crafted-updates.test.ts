@@ -136,11 +136,16 @@ describe('documents: crafted updates (issue 10, point 3)', () => {
       await waitFor(() => attacker.text === 'ab', 'the attacker to sync');
       const me = honest.doc.clientID;
       const rounds: Uint8Array[] = [];
-      for (let r = 0; r < 6; r++) rounds.push(concurrentInserts(Y.createID(me, 0), Y.createID(me, 1), 1_000 + r * 5_000, 5_000));
+      for (let r = 0; r < 8; r++) rounds.push(concurrentInserts(Y.createID(me, 0), Y.createID(me, 1), 1_000 + r * 5_000, 5_000));
       const idle = await baseline();
       const rssBefore = keel.rss();
       const probe = startProbe(keel.base, { pid: keel.pid });
-      await sendAll(attacker, honest, rounds);
+      // Round by round until one is refused, and one more after it (the socket and the worker still serve).
+      for (const round of rounds) {
+        const refusedBefore = attacker.controls.filter((m) => m.reason === 'too_expensive').length;
+        await sendAll(attacker, honest, [round]);
+        if (refusedBefore > 0) break;
+      }
       assertResponsive(await finish(probe), idle, 'conflicting inserts', rssBefore);
       const expensive = attacker.controls.filter((m) => m.type === 'refused' && m.reason === 'too_expensive');
       assert.ok(expensive.length >= 1, `some rounds were refused as too expensive: ${JSON.stringify(attacker.controls.slice(-3))}`);
