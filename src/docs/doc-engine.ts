@@ -124,7 +124,8 @@ export class DocEngine implements Disposable {
     const a = (await this.#request({ t: 'apply', room, update, lockedOut, maxDocBytes: this.#o.maxDocBytes, maxStructs: this.#o.maxUpdateStructs })) as ApplyAnswer;
     const rec = this.#recovery.get(room);
     if (a.applied && rec) {
-      rec.version = a.version;
+      // Never backwards (a restored worker counts on from here; the rooms compare versions to know what is stored).
+      rec.version = Math.max(rec.version, a.version);
       if (a.update) {
         rec.log.push(a.update);
         rec.logBytes += a.update.byteLength;
@@ -145,7 +146,7 @@ export class DocEngine implements Disposable {
     const r = (await this.#request({ t: 'encode', room, stateVector })) as { state: Uint8Array; version: number };
     const rec = this.#recovery.get(room);
     // Answers come in order: every update in the log was applied before this state was encoded.
-    if (!stateVector && rec) this.#recovery.set(room, { state: r.state, log: [], logBytes: 0, version: r.version, compacting: rec.compacting });
+    if (!stateVector && rec) this.#recovery.set(room, { state: r.state, log: [], logBytes: 0, version: Math.max(rec.version, r.version), compacting: rec.compacting });
     return r;
   }
 
