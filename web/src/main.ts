@@ -13,6 +13,7 @@ import { ChatPage } from './chat/page.ts';
 import { DocsPage } from './docs/page.ts';
 import { HealthFeed } from './health/feed.ts';
 import { HealthPanel } from './health/panel.ts';
+import { StorageBanner } from './health/storage-banner.ts';
 import { listen } from './lifecycle.ts';
 import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
@@ -170,6 +171,7 @@ function boot(): void {
   if (healthSection) main.append(healthSection);
 
   if (!viewerMode) {
+    root.insertBefore(new StorageBanner(feed).element, main);
     feed.subscribe((s) => {
       const r = s.report;
       if (!r?.memory) return;
