@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { connectionLimiter, type KeelContext } from '../context.ts';
 import { CloseCode } from '../core/errors.ts';
 import { refuseWhenFull, acquireOrClose, closeWith, keepAlive, socketScope } from '../http/ws.ts';
-import { storageOf } from '../store/db.ts';
+import { storageOfContext } from '../store/db.ts';
 import { memoryReport } from './memory-report.ts';
 
 /**
@@ -37,7 +37,8 @@ export function registerLive(app: FastifyInstance, ctx: KeelContext): void {
       socket.send(JSON.stringify({ type: 'sample', sample: ctx.health.history().at(-1) ?? null, memory: r.memory, connections: r.connections, health: r.health, handles: r.handles, storage: r.storage }));
     };
     // The UI's storage banner should not wait for the next sample: push when the state changes.
-    scope.add(storageOf(ctx.db).subscribe(push));
+    const storage = storageOfContext(ctx);
+    if (storage) scope.add(storage.subscribe(push));
     socket.on('message', () => {
       // The feed is one-way; inbound frames are size-capped by maxPayload and otherwise ignored.
     });

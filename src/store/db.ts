@@ -29,6 +29,20 @@ const MIGRATION_BUSY_TIMEOUT_MS = 5_000;
 const writers = new WeakMap<Database, StorageWriter>();
 const busyTimeouts = new WeakMap<Database, number>();
 
+/**
+ * The storage writer of a context's database, or undefined for a process that has none (`keel relay`
+ * reuses the health and metrics routes and holds no database: its context's `db` getter throws).
+ */
+export function storageOfContext(ctx: { readonly db: Database }): StorageWriter | undefined {
+  let db: Database;
+  try {
+    db = ctx.db;
+  } catch {
+    return undefined; // no database in this process (the relay)
+  }
+  return storageOf(db);
+}
+
 /** The writer of a connection made by `openDatabase`. */
 export function storageOf(db: Database): StorageWriter {
   const w = writers.get(db);
