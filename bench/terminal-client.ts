@@ -17,6 +17,8 @@ export class Viewer {
   text = '';
   keepText = false;
   exited = false;
+  /** `e` notices received (e.g. `input_busy`), the last 50. */
+  readonly notices: { code: string; message: string }[] = [];
   #pendingAck = 0;
   #timer: NodeJS.Timeout | undefined;
   #waiters: { pred: () => boolean; resolve: () => void }[] = [];
@@ -34,6 +36,10 @@ export class Viewer {
         if (o.ack === 'browser') this.ws.send(Buffer.from(`a${n}`));
         else if (o.ack === 'rate') this.#pendingAck += n;
       } else if (op === 'x') this.exited = true;
+      else if (op === 'e') {
+        this.notices.push(JSON.parse(data.subarray(1).toString()));
+        if (this.notices.length > 50) this.notices.shift();
+      }
       this.#check();
     });
     this.ws.on('close', () => {
