@@ -27,6 +27,7 @@ import { HealthMonitor } from '../observe/health-monitor.ts';
 import { recordBaselineRss } from '../observe/memory-report.ts';
 import { ObserveRegistry } from '../observe/registry.ts';
 import { TunnelClose } from '../tunnel/errors.ts';
+import type { RedisMesh } from './mesh.ts';
 import { Relay, type HostRouter } from './relay.ts';
 import type { ForwardHook } from './tunnel.ts';
 
@@ -67,12 +68,28 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
       audit,
     }),
   );
-  const relay = new Relay(options, { clock, log, forward: deps.forward, resolveHost: deps.resolveHost, router: deps.router, admit: () => health.assertAdmitting() });
+  // ioredis is loaded only by relays that share through Redis.
+  const mesh: RedisMesh | undefined = options.relayRedisUrl
+    ? new (await import('./mesh.ts')).RedisMesh({ url: options.relayRedisUrl, ttlMs: options.relayRedisTtlMs, maxQueuedBytes: options.relayRedisMaxQueuedBytes, maxFrameBytes: options.relayMaxFrameBytes, log })
+    : undefined;
+  const relay = new Relay(options, { clock, log, forward: deps.forward, resolveHost: deps.resolveHost, router: deps.router, admit: () => health.assertAdmitting(), mesh });
   owner.add({ dispose: () => relay.dispose() });
+  if (mesh) {
+    try {
+      await mesh.start(relay.meshHooks());
+    } catch (err) {
+      await mesh.close();
+      relay.dispose();
+      owner.dispose();
+      throw new Error(`cannot reach Redis at ${redactUrl(options.relayRedisUrl)}: ${(err as Error).message}`);
+    }
+    log.info({ instance: mesh.instance }, 'relay: sharing hosts through redis');
+  }
   observe.addConnections(relay.hostSlots);
   observe.addConnections(relay.tunnelSlots);
   observe.addSubsystem('relay', () => relay.stats());
   observe.addBudget('relay', options.relayMaxTunnels * 2 * options.relayMaxQueuedBytes + (options.relayMaxHosts + options.relayMaxTunnels) * (options.relayMaxFrameBytes + 16 * 1024), 'max tunnels × 2 directions × max queued bytes + sockets × (max frame + 16 KiB)');
+  if (mesh) observe.addBudget('relay_redis', options.relayRedisMaxQueuedBytes, 'bytes handed to Redis and not yet taken (--relay-redis-max-queued-bytes)');
 
   // The debug routes read options, health, observe, audit, clock and log; a relay has no database and no token.
   const ctx = {
@@ -166,12 +183,24 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
         try {
           await app.close();
         } finally {
+          await mesh?.close();
           owner.dispose();
         }
       })();
       return closing;
     },
   };
+}
+
+/** A Redis URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }
 
 /** Browsers may open tunnels only from the relay's own page (or an allowed origin); hosts send no Origin. */
