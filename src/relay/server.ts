@@ -19,6 +19,7 @@ import { DisposableStore } from '../core/lifecycle.ts';
 import { SlotLimiter } from '../core/slot-limiter.ts';
 import { errorHandler, sendError } from '../http/errors.ts';
 import { isOriginAllowed, requestScheme } from '../http/guards.ts';
+import { registerAppFiles } from '../http/app-files.ts';
 import { WEB_DIST } from '../http/ui.ts';
 import { closeAllWebSockets } from '../http/ws.ts';
 import { AuditLog } from '../observe/audit-log.ts';
@@ -245,6 +246,7 @@ async function registerRelayUi(app: FastifyInstance): Promise<void> {
   if (hasDist) {
     await app.register(fastifyStatic, { root: path.join(WEB_DIST, 'assets'), prefix: '/assets/', index: false, decorateReply: false, maxAge: '365d', immutable: true });
   }
+  await registerAppFiles(app, { headers: { 'Content-Security-Policy': RELAY_CSP } });
   // Read once: the page is the same for everyone, and the relay marks it so the app starts its tunnel first.
   const page = hasDist ? fs.readFileSync(indexFile, 'utf8').replace('<head>', '<head>\n    <meta name="keel-relay" content="1" />') : undefined;
   app.get('/', async (_req, reply) => {

@@ -10,6 +10,7 @@ import type { PathKind } from '../../../src/tunnel/paths.ts';
 import { parsePairingFragment } from '../../../src/tunnel/pairing-link.ts';
 import { h } from '../dom.ts';
 import { toast } from '../toast.ts';
+import { registerServiceWorker, waitForKeel } from './app-shell.ts';
 import { makeTunnelEventSource } from './eventsource-shim.ts';
 import { makeTunnelFetch } from './fetch-shim.ts';
 import { currentPairing, forgetPairing, rememberPairing, type StoredPairing } from './pairing-store.ts';
@@ -58,7 +59,8 @@ function pathBadge(): { element: HTMLElement; set(path: PathKind, reason: string
 
 /** Resolves true when the app may start (not a relay page, or the tunnel is open); false when it must not. */
 export async function relayBootstrap(root: HTMLElement): Promise<boolean> {
-  if (!isRelayPage()) return true;
+  registerServiceWorker();
+  if (!isRelayPage()) return waitForKeel(root);
   const overlay = h('div', { class: 'relay-overlay', 'data-testid': 'relay-status', role: 'status' });
   root.append(overlay);
   const show = (state: string, title: string, detail: string, actions: HTMLElement[] = []) => {
@@ -117,7 +119,7 @@ export async function relayBootstrap(root: HTMLElement): Promise<boolean> {
         show('refused', 'Your host refused this browser', detail.message ?? 'The pairing was revoked. Pair again with a new link from Keel (keel pair).', [forget]);
         resolveOpen(false);
       } else if (!started) {
-        show(state, 'Connecting to your host…', detail.message ?? 'Opening an end-to-end encrypted tunnel through the relay.');
+        show(state, state === 'reconnecting' ? 'Reconnecting to your host…' : 'Connecting to your host…', detail.message ?? 'Opening an end-to-end encrypted tunnel through the relay.');
       } else if (detail.code !== undefined && detail.code >= 4001 && detail.code <= 4004 && detail.message) {
         // A tampered or broken tunnel is worth telling: the page reconnects, but the user should know why it dropped.
         toast(detail.message, 'error');
