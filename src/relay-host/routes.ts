@@ -14,7 +14,7 @@ import type { KeelContext } from '../context.ts';
 import { toDisposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { pairingUrl } from '../tunnel/pairing-link.ts';
-import { parseIceServers } from '../tunnel/direct.ts';
+import { DEFAULT_DIRECT_LIMITS, parseIceServers } from '../tunnel/direct.ts';
 import { RelayConnector, relayUrls } from './connector.ts';
 import { weriftPeers } from './direct-host.ts';
 import { PairingLimitError, RelayStore, restrictDatabaseFiles } from './store.ts';
@@ -79,6 +79,8 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
     });
     // Each tunnel holds at most its stream windows (browser → host) and one local message per stream (host → browser).
     ctx.observe.addBudget('relay', o.relayHostMaxTunnels * o.relayMaxStreamsPerTunnel * (o.relayStreamWindowBytes + 64 * 1024), 'relay tunnels × streams per tunnel × (stream window + 64 KiB)');
+    // A direct path: its data channel's send buffer, what the path layer keeps (unacknowledged, held early: ≤ 4 tunnel windows of the relay's default), and werift's own state (measured ~1 MB RSS per open peer connection; 2 MiB allowed).
+    if (o.relayDirect) ctx.observe.addBudget('relay_direct', o.relayHostMaxTunnels * (DEFAULT_DIRECT_LIMITS.maxBufferedBytes + 4 * 256 * 1024 + 2 * 1024 * 1024), 'relay tunnels × (data channel buffer 4 MiB + path layer 1 MiB + werift ~2 MiB)');
   }
   ctx.observe.addSubsystem('relay_host', () => {
     const s = connector?.status();
