@@ -63,7 +63,8 @@ describe('direct WebRTC path (werift at both ends)', () => {
     await waitUntil(() => t.output().includes('relayed-42'), 'output over the relay');
     assert.ok((await relayBytes()) - atFallback > 100, 'the relay carries the traffic again');
 
-    // Back to direct, then closed from the browser side in the middle of a flood: nothing lost, nothing twice.
+    // Back to direct (the host takes one attempt per 2 s), then closed from the browser side in the middle of a flood: nothing lost, nothing twice.
+    await new Promise((r) => setTimeout(r, 2_100));
     session.tryDirect();
     await waitUntil(() => session.path === 'direct', 'the direct path to open again', 30_000);
     // Paced (a pause every 100 lines) so the drop lands in the middle of it.
@@ -83,5 +84,25 @@ describe('direct WebRTC path (werift at both ends)', () => {
     assert.equal(t.closed(), undefined, 'the terminal socket never closed');
     assert.ok(!states.some((s) => s.startsWith('reconnecting')), states.join(' | '));
     assert.ok(paths.filter((p) => p.startsWith('direct')).length >= 2, paths.join(' | '));
+  });
+
+  it('leaves no socket or peer connection behind after direct paths come and go', async () => {
+    const session = c.session!;
+    const fds = () => fs.readdirSync(`/proc/${host.child.pid}/fd`).length;
+    const cycle = async () => {
+      // The host refuses attempts closer than 2 s apart.
+      await new Promise((r) => setTimeout(r, 2_100));
+      session.tryDirect();
+      await waitUntil(() => session.path === 'direct', 'a direct path', 30_000);
+      session.dropDirect('cycle');
+      await waitUntil(async () => session.path === 'relayed' && (await hostDirect()) === 0, 'the fallback');
+    };
+    await cycle();
+    const before = fds();
+    for (let i = 0; i < 5; i++) await cycle();
+    await new Promise((r) => setTimeout(r, 500));
+    const after = fds();
+    assert.ok(after - before <= 2, `host file descriptors ${before} → ${after} over 5 direct paths`);
+    assert.equal(c.session, session);
   });
 });
