@@ -86,6 +86,7 @@ export class RelayConnector {
       tunnels: this.#tunnels.size,
       streams: [...this.#tunnels.values()].reduce((n, t) => n + t.streamCount, 0),
       direct: [...this.#tunnels.values()].filter((t) => t.path === 'direct').length,
+      paths: [...this.#tunnels.values()].map((t) => ({ pairing: t.pairingId, streams: t.streamCount, ...t.pathInfo() })),
       connects: this.#connects,
       last_error: this.#lastError,
     };

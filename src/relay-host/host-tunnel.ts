@@ -69,6 +69,11 @@ export class HostTunnel {
     return this.#paths?.path ?? 'relayed';
   }
 
+  /** The path layer's numbers (troubleshooting: /api/relay). */
+  pathInfo(): Record<string, number | string> | undefined {
+    return this.#paths?.describe();
+  }
+
   /** Gives up the direct path, if any: traffic falls back to the relay; the browser tries again later. */
   dropDirect(reason: string): void {
     this.#attempt?.end(reason, true);

@@ -106,6 +106,12 @@ export class ClientSession {
     if (this.#direct) this.tryDirect();
   }
 
+  /** The path layer's numbers (tests, troubleshooting). */
+  pathInfo(): Record<string, number | string> {
+    const streams = [...this.#streams].map(([id, st]) => `${id}:${st instanceof WsStream ? st.bufferedAmount : 'http'}`).join(' ');
+    return { ...this.#paths.describe(), tunnelCredit: this.#mux.tunnelCredit, streams };
+  }
+
   /** The path this end sends on: "relayed" until a direct WebRTC channel opens. */
   get path(): PathKind {
     return this.#paths.path;

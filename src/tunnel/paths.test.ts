@@ -80,6 +80,27 @@ async function until(fn: () => boolean, what: string, ms = 10_000) {
   }
 }
 
+/** Like SecureChannel: keeps what arrives before onmessage is set, and hands it over on the next message or on flushEarly. */
+function holdsEarly(ch: PathChannel): PathChannel {
+  const early: Uint8Array[] = [];
+  const w: PathChannel = {
+    send: (m) => ch.send(m),
+    close: (c, r) => ch.close(c, r),
+    onmessage: null,
+    onclose: null,
+    flushEarly: () => {
+      for (const m of early.splice(0)) w.onmessage?.(m);
+    },
+  };
+  ch.onmessage = (m) => {
+    if (!w.onmessage) return void early.push(m);
+    for (const e of early.splice(0)) w.onmessage(e);
+    w.onmessage(m);
+  };
+  ch.onclose = (c, r) => w.onclose?.(c, r);
+  return w;
+}
+
 describe('path switch', () => {
   it('moves to a faster direct path mid-stream: every message once and in order, and the relay stops carrying them', async () => {
     const relay = link(() => 30);
@@ -208,6 +229,22 @@ describe('path switch', () => {
     relay2.a.send(resume);
     await until(() => host2.closed() !== undefined, 'the host to close');
     assert.match(host2.closed()!, /resumed past a message/);
+  });
+
+  it('delivers what the peer sent on the direct path before this end attached it, without waiting for another message', async () => {
+    const relay = link(() => 1);
+    const browser = end(relay.a, { stallMs: 60_000 });
+    const host = end(relay.b, { stallMs: 60_000 });
+    const direct = link(() => 1);
+    const hostSide = holdsEarly(direct.b);
+    browser.sw.attachDirect(direct.a);
+    for (let i = 0; i < 5; i++) browser.sw.send(msg(i));
+    await sleep(30); // The browser's resume and its five messages wait in the host's channel.
+    host.sw.attachDirect(hostSide);
+    await until(() => host.got.length === 5, 'the five early messages', 3_000);
+    assert.deepEqual(host.got, range(0, 5));
+    assert.equal(browser.sw.stats.fallbacks, 0);
+    assert.equal(host.sw.path, 'direct');
   });
 
   it('keeps the relay busy with a keepalive while traffic goes direct', async () => {

@@ -40,6 +40,8 @@ export interface PathChannel {
   close(code: number, reason: string): void;
   onmessage: ((plaintext: Uint8Array) => void) | null;
   onclose: ((code: number, reason: string) => void) | null;
+  /** Delivers what arrived before onmessage was set (SecureChannel keeps those). */
+  flushEarly?(): void;
 }
 
 export interface PathLimits {
@@ -132,6 +134,12 @@ export class PathSwitch {
     return this.#unackedBytes;
   }
 
+  /** Numbers for tests and troubleshooting. */
+  describe(): Record<string, number | string> {
+    const held = [...this.#in.values()].reduce((n, s) => n + s.held.length, 0);
+    return { path: this.path, sent: this.#nextSeq, delivered: this.#expected, unacked: this.#unacked.length, held, direct: this.#direct ? 1 : 0, ...this.stats };
+  }
+
   get isClosed(): boolean {
     return this.#closed;
   }
@@ -185,6 +193,9 @@ export class PathSwitch {
     };
     ch.send(concat(new Uint8Array([PathOp.resume]), u64(this.#nextSeq)));
     this.#sendDirect = true;
+    // The peer may have spoken first (its resume, and what it sent right after): those frames
+    // waited in the channel for a listener; left there, they would wait for the next frame.
+    ch.flushEarly?.();
     this.#tick ??= setInterval(() => this.#check(), Math.max(50, Math.min(this.#l.stallMs, this.#l.keepaliveMs) / 4));
     this.#o.onPath?.('direct', 'direct connection open');
   }

@@ -45,6 +45,10 @@ describe('direct WebRTC path (werift at both ends)', () => {
     const t = await openTerminal(c);
     const session = c.session!;
     await waitUntil(() => session.path === 'direct', 'the direct path to open', 30_000);
+    // Typed the moment the path opens (its first frames can beat the host's listener): it arrives directly, no fallback needed.
+    t.type('echo first-direct-$((2*3))\n');
+    await waitUntil(() => t.output().includes('first-direct-6'), 'the first command over the new path', 30_000);
+    assert.equal(session.pathInfo().fallbacks, 0, JSON.stringify(session.pathInfo()));
     await waitUntil(async () => (await hostDirect()) === 1, 'the host to send directly too');
 
     // A flood through the terminal: the relay carries none of it.

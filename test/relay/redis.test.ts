@@ -17,8 +17,10 @@ import { redisServerBinary, startRedis, type RedisProc } from './redis-server.ts
 const binary = redisServerBinary();
 const skip = typeof binary === 'string' ? false : binary.missing;
 
-async function relayStats(r: RelayProc): Promise<Record<string, number>> {
-  return ((await (await fetch(`${r.url}/debug/memory`)).json()) as { subsystems: { relay: Record<string, number> } }).subsystems.relay;
+type Stats = Record<'hosts' | 'tunnels' | 'redis_remote_tunnels' | 'redis_proxied_tunnels' | 'redis_queued_bytes' | 'redis_over_queue' | 'redis_dropped_frames', number>;
+
+async function relayStats(r: RelayProc): Promise<Stats> {
+  return ((await (await fetch(`${r.url}/debug/memory`)).json()) as { subsystems: { relay: Stats } }).subsystems.relay;
 }
 
 async function hostRelay(h: HostProc): Promise<{ relay: string; state: string }> {

@@ -33,6 +33,8 @@ interface RelayHook {
   dropDirect(): void;
   /** Tries a direct path now instead of after the retry delay. */
   tryDirect(): void;
+  /** The path layer's numbers. */
+  pathInfo(): Record<string, number | string> | undefined;
 }
 
 /** The browser's own WebRTC, when it has one (the app works without: everything stays relayed). */
@@ -92,6 +94,7 @@ export async function relayBootstrap(root: HTMLElement): Promise<boolean> {
     drop: () => client.session?.close(4000, 'dropped for a test'),
     dropDirect: () => client.session?.dropDirect(),
     tryDirect: () => client.session?.tryDirect(),
+    pathInfo: () => client.session?.pathInfo(),
   };
   (window as unknown as { __keelRelay: RelayHook }).__keelRelay = hook;
   let started = false;
