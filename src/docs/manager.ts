@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as Y from 'yjs';
+import { DocEngine } from './doc-engine.ts';
 import { connectionLimiter, type KeelContext } from '../context.ts';
 import { CloseCode, KeelError, TooManyConnectionsError } from '../core/errors.ts';
 import { DisposableBase, toDisposable } from '../core/lifecycle.ts';
@@ -15,7 +16,7 @@ import type { Slot, SlotLimiter } from '../core/slot-limiter.ts';
 import { closeWith, keepAlive } from '../http/ws.ts';
 import { DocConnection, type ConnectionLimits } from './connection.ts';
 import { DocCloseCode } from './protocol.ts';
-import { CONTENT_NAME, DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
+import { DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
 import { DocumentStore, type DocRecord } from './store.ts';
 
 /**
@@ -23,6 +24,13 @@ import { DocumentStore, type DocRecord } from './store.ts';
  * random positions (measured: 3.5 MB encoded → 42 MB heap), far less for text typed in order.
  */
 export const DOC_MEMORY_FACTOR = 12;
+/** What the engine keeps to restore a document after a worker restart: its state and at most a quarter of it in updates since (doc-engine.ts). */
+export const RECOVERY_FACTOR = 1.25;
+
+/** The document worker's heap cap, MB: room for every loaded document at its largest, and 64 MB for the rest. */
+export function docWorkerHeapMb(maxLoadedDocs: number, maxDocBytes: number): number {
+  return Math.ceil((maxLoadedDocs * maxDocBytes * DOC_MEMORY_FACTOR) / (1024 * 1024)) + 64;
+}
 
 export interface DocView {
   id: string;
@@ -60,6 +68,7 @@ export class DocumentManager extends DisposableBase {
   /** Unloads in flight, one per document (Hocuspocus' dedupe): a second caller gets the same promise. */
   readonly #unloading = new Map<string, Promise<boolean>>();
   readonly #connections = new Set<DocConnection>();
+  readonly #engine: DocEngine;
   #shuttingDown = false;
   #storeFailures = 0;
   #lastStoreError = '';
@@ -102,7 +111,21 @@ export class DocumentManager extends DisposableBase {
       lockCleared: (room, lock, reason) => {
         ctx.audit.record('docs', 'lock-release', `document ${room.id}: lock of ${lock.name} (${lock.holder}) released (${reason})`);
       },
+      failed: (room, err) => this.#roomFailed(room, err),
     };
+    this.#engine = new DocEngine({
+      applyCpuMs: o.maxDocApplyCpuMs,
+      maxDocBytes: o.maxDocBytes,
+      maxUpdateStructs: o.maxDocUpdateStructs,
+      heapMb: docWorkerHeapMb(o.maxLoadedDocs, o.maxDocBytes),
+      log: this.#log,
+      onLost: (id, err) => {
+        const room = this.#rooms.get(id);
+        if (room) this.#roomFailed(room, err);
+      },
+    });
+    // Registered first, so disposed last (reverse order): the last-chance stores find their recovery data.
+    this.register(this.#engine);
     this.register(toDisposable(() => this.#disposeAll()));
   }
 
@@ -146,19 +169,17 @@ export class DocumentManager extends DisposableBase {
     this.docs.delete(id);
   }
 
-  /** The document's text (Markdown source); read from SQLite without loading it when not in memory. */
-  exportMarkdown(id: string): { title: string; text: string } {
+  /** The document's text (Markdown source); read from SQLite without loading it as a room when not in memory. */
+  async exportMarkdown(id: string): Promise<{ title: string; text: string }> {
     const rec = this.docs.get(id);
     if (!rec) throw docNotFound(id);
     const room = this.#rooms.get(id);
-    if (room && !room.isDisposed) return { title: rec.title, text: room.text() };
-    const state = this.docs.loadState(id);
-    const doc = new Y.Doc();
     try {
-      if (state?.byteLength) Y.applyUpdate(doc, state);
-      return { title: rec.title, text: doc.getText(CONTENT_NAME).toString() };
-    } finally {
-      doc.destroy();
+      if (room && !room.isDisposed) return { title: rec.title, text: await room.text() };
+      return { title: rec.title, text: await this.#engine.textOf(this.docs.loadState(id)) };
+    } catch (err) {
+      this.#log.error({ err, doc: id }, 'exporting a document failed');
+      throw new KeelError(500, 'export_failed', `Document ${id} could not be read: ${(err as Error).message}. Try again; the error is logged.`);
     }
   }
 
@@ -280,7 +301,7 @@ export class DocumentManager extends DisposableBase {
         }
         const rec = this.docs.get(id);
         if (!rec) throw docNotFound(id);
-        room = new DocumentRoom(id, rec.title, this.docs.loadState(id), this.#roomConfig, this.#roomHooks);
+        room = new DocumentRoom(id, rec.title, this.docs.loadState(id), this.#roomConfig, this.#roomHooks, this.#engine);
         this.#rooms.set(id, room);
       }
       // A room whose unload is storing right now is joined: the unload re-checks and keeps it.
@@ -320,9 +341,9 @@ export class DocumentManager extends DisposableBase {
     for (let i = 0; i < 4 && room.storing; i++) await room.storing;
     if (room.isDisposed) return true;
     if (!room.dirty || room.storing) return !room.dirty;
-    const { state, version } = room.beginStore();
     const p = (async () => {
       try {
+        const { state, version } = await room.beginStore();
         await this.docs.saveState(room.id, state, this.#ctx.clock.now());
         room.storeSucceeded(version, state.byteLength);
       } catch (err) {
@@ -389,11 +410,30 @@ export class DocumentManager extends DisposableBase {
       c.dispose();
     }
     for (const room of this.#rooms.values()) {
-      // Last chance (shutdown() normally stored them): node:sqlite writes synchronously.
-      if (room.dirty && !room.storing) void this.storeRoom(room);
+      // Last chance (shutdown() normally stored them): the worker cannot answer in time, so the
+      // state is merged here from what the engine keeps to restore it (Y.mergeUpdates reads and
+      // rewrites structs without integrating them: linear, and these updates were all applied once).
+      if (room.dirty && !room.storing) {
+        const rec = this.#engine.recovered(room.id);
+        if (rec) {
+          const parts = [rec.state ?? new Uint8Array([0, 0]), ...rec.updates];
+          void this.docs.saveState(room.id, parts.length === 1 ? parts[0]! : Y.mergeUpdates(parts), this.#ctx.clock.now()).catch((err) => {
+            this.#log.error({ err, doc: room.id }, 'storing a document at shutdown failed');
+          });
+        }
+      }
       room.dispose();
     }
     this.#rooms.clear();
+  }
+
+  /** The room's document could not be loaded or restored: its editors are told (1011) and it is dropped, unsaved edits with it. */
+  #roomFailed(room: DocumentRoom, err: Error): void {
+    this.#log.error({ err, doc: room.id }, 'a document could not be loaded');
+    this.#ctx.audit.record('docs', 'load-failed', `document ${room.id} could not be loaded: ${err.message}`);
+    for (const m of [...room.members]) (m as DocConnection).fail(CloseCode.internalError, 'internal_error', `The document could not be opened: ${err.message}`);
+    if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+    room.dispose();
   }
 
   // --- observability --------------------------------------------------------------------------
@@ -430,13 +470,19 @@ export class DocumentManager extends DisposableBase {
       rate_limit_buckets: this.#connections.size,
       behind_connections: behind,
       refused_updates: this.#refused,
+      worker_requests_in_flight: this.#engine.inflight,
+      worker_documents: this.#engine.rooms,
+      worker_restarts: this.#engine.restarts,
+      apply_timeouts: this.#engine.timeouts,
+      slowest_request_cpu_ms: Math.round(this.#engine.slowestCpuMs),
+      recovery_bytes: this.#engine.recoveryBytes,
     };
   }
 
   /** Worst-case bytes from the limits (see the note registered with it). */
   budgetBytes(): number {
     const o = this.#ctx.options;
-    return o.maxLoadedDocs * o.maxDocBytes * DOC_MEMORY_FACTOR + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes);
+    return o.maxLoadedDocs * o.maxDocBytes * (DOC_MEMORY_FACTOR + RECOVERY_FACTOR) + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes);
   }
 
   /** For tests: the loaded room of `id`, if any. */

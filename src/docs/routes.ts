@@ -19,7 +19,7 @@ import { CloseCode, KeelError } from '../core/errors.ts';
 import { sendError } from '../http/errors.ts';
 import { acquireOrClose, closeWith } from '../http/ws.ts';
 import { cleanName } from './connection.ts';
-import { DOC_MEMORY_FACTOR, DocumentManager } from './manager.ts';
+import { DOC_MEMORY_FACTOR, DocumentManager, RECOVERY_FACTOR } from './manager.ts';
 
 declare module '../context.ts' {
   interface KeelServices {
@@ -59,7 +59,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   ctx.observe.addBudget(
     'docs',
     mgr.budgetBytes(),
-    `max loaded docs × max doc bytes × ${DOC_MEMORY_FACTOR} (Y.Doc in memory vs encoded) + max doc connections × (send buffer + pre-join buffer + max frame)`,
+    `max loaded docs × max doc bytes × (${DOC_MEMORY_FACTOR}, the Y.Doc in the document worker vs encoded, + ${RECOVERY_FACTOR}, what the main thread keeps to restore it) + max doc connections × (send buffer + pre-join buffer + max frame)`,
   );
   ctx.owner.add(ctx.health.registerTrim('docs', () => mgr.trim()));
   ctx.onShutdown(() => mgr.shutdown());
@@ -95,7 +95,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
     const { id } = parse(idParams, req.params);
     const { format } = parse(exportQuery, req.query);
     if (format !== undefined && format !== 'md') throw new KeelError(400, 'unsupported_format', `Export format "${format}" is not supported; use ?format=md.`);
-    const { title, text } = mgr.exportMarkdown(id);
+    const { title, text } = await mgr.exportMarkdown(id);
     return reply
       .type('text/markdown; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${exportFilename(title)}"`)

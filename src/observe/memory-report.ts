@@ -1,5 +1,6 @@
 /** Builds the /debug/memory document from the process, the health monitor and the registry. */
 import type { KeelContext } from '../context.ts';
+import { storageOfContext } from '../store/db.ts';
 
 const MB = 1024 * 1024;
 const mb = (n: number) => Math.round((n / MB) * 10) / 10;
@@ -60,6 +61,7 @@ export function memoryReport(ctx: KeelContext) {
       ...ctx.health.thresholds,
       trim_runs: ctx.health.trimRuns,
     },
+    storage: storageOfContext(ctx)?.health(),
     budget: budgetReport(ctx),
     subsystems: ctx.observe.subsystems(),
     audit: { total: ctx.audit.total, recent: ctx.audit.entries() },
