@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
+import { registerAppFiles } from './app-files.ts';
 import type { Auth } from './auth.ts';
 
 export const WEB_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../web/dist');
@@ -32,6 +33,8 @@ export async function registerUi(app: FastifyInstance, auth: Auth): Promise<void
       await scope.register(fastifyStatic, { root: path.join(WEB_DIST, 'assets'), prefix: '/assets/', index: false, decorateReply: false, maxAge: '365d', immutable: true });
     });
   }
+
+  await registerAppFiles(app);
 
   // Public: a browser whose cookie is stale may still clear it. POST, so the Origin guard applies
   // and another site cannot sign the user out.

@@ -10,12 +10,14 @@ import { WebSocket } from 'ws';
 import { TunnelClose } from '../tunnel/errors.ts';
 import { signChallenge } from '../relay/identity.ts';
 import { WireOp, decodeClose, decodeWire, encodeClose, encodeWire, type Register } from '../relay/wire.ts';
+import type { DirectLimits, IceServer, MakePeer } from '../tunnel/direct.ts';
 import { HostTunnel } from './host-tunnel.ts';
 import type { LocalTarget } from './local-http.ts';
 import type { HostIdentity, RelayStore } from './store.ts';
 
 export interface ConnectorOptions {
-  relayUrl: string;
+  /** One relay, or several that share Redis: the host moves to the next when one fails. */
+  relayUrls: string[];
   identity: HostIdentity;
   store: RelayStore;
   log: Logger;
@@ -29,6 +31,16 @@ export interface ConnectorOptions {
   handshakeTimeoutMs: number;
   pingMs: number;
   maxFrameBytes: number;
+  /** Direct WebRTC paths; undefined: relay only. */
+  direct?: { makePeer: MakePeer; iceServers: IceServer[]; limits?: Partial<DirectLimits> };
+}
+
+/** The relay URLs in --relay (comma-separated). Pairing links name the first. */
+export function relayUrls(option: string): string[] {
+  return option
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
 }
 
 export type ConnectorState = 'connecting' | 'registered' | 'waiting' | 'closed';
@@ -55,18 +67,26 @@ export class RelayConnector {
   #closed = false;
   #windowBytes = 0;
   #connects = 0;
+  #urlIndex = 0;
 
   constructor(o: ConnectorOptions) {
     this.#o = o;
   }
 
+  get relayUrl(): string {
+    return this.#o.relayUrls[this.#urlIndex]!;
+  }
+
   status() {
     return {
-      relay: this.#o.relayUrl,
+      relay: this.relayUrl,
+      relays: this.#o.relayUrls.length,
       host_id: this.#o.identity.hostId,
       state: this.#state,
       tunnels: this.#tunnels.size,
       streams: [...this.#tunnels.values()].reduce((n, t) => n + t.streamCount, 0),
+      direct: [...this.#tunnels.values()].filter((t) => t.path === 'direct').length,
+      paths: [...this.#tunnels.values()].map((t) => ({ pairing: t.pairingId, streams: t.streamCount, ...t.pathInfo() })),
       connects: this.#connects,
       last_error: this.#lastError,
     };
@@ -80,6 +100,16 @@ export class RelayConnector {
   /** Closes the open tunnels of a revoked pairing. */
   revoked(pairingId: string): void {
     for (const t of this.#tunnels.values()) if (t.pairingId === pairingId) t.close(TunnelClose.pairingRefused, 'This pairing was revoked on the host.');
+  }
+
+  /** Gives up every direct path: traffic falls back to the relay (the browsers try again later). */
+  dropDirect(reason: string): number {
+    let n = 0;
+    for (const t of this.#tunnels.values()) {
+      if (t.path === 'direct') n++;
+      t.dropDirect(reason);
+    }
+    return n;
   }
 
   close(): void {
@@ -96,7 +126,7 @@ export class RelayConnector {
 
   #connect(): void {
     this.#state = 'connecting';
-    const ws = new WebSocket(relaySocketUrl(this.#o.relayUrl, '/relay/host'), { perMessageDeflate: false, maxPayload: this.#o.maxFrameBytes + 64, handshakeTimeout: this.#o.handshakeTimeoutMs });
+    const ws = new WebSocket(relaySocketUrl(this.relayUrl, '/relay/host'), { perMessageDeflate: false, maxPayload: this.#o.maxFrameBytes + 64, handshakeTimeout: this.#o.handshakeTimeoutMs });
     this.#ws = ws;
     let alive = true;
     ws.on('pong', () => (alive = true));
@@ -131,6 +161,8 @@ export class RelayConnector {
 
   #retry(): void {
     this.#state = 'waiting';
+    // Several relays: the next attempt goes to the next one (a relay that died loses only its own sockets).
+    if (this.#o.relayUrls.length > 1) this.#urlIndex = (this.#urlIndex + 1) % this.#o.relayUrls.length;
     const cap = Math.min(this.#o.reconnectMaxMs, 500 * 2 ** Math.min(this.#attempt, 16));
     this.#attempt++;
     const delay = cap / 2 + Math.random() * (cap / 2);
@@ -161,7 +193,7 @@ export class RelayConnector {
       this.#attempt = 0;
       this.#connects++;
       this.#lastError = '';
-      this.#o.log.info({ relay: this.#o.relayUrl, hostId: m.hostId }, 'relay: connected');
+      this.#o.log.info({ relay: this.relayUrl, hostId: m.hostId }, 'relay: connected');
     }
   }
 
@@ -199,6 +231,7 @@ export class RelayConnector {
         recvTunnelWindow: windowBytes,
         recvStreamWindow: Math.min(this.#o.streamWindowBytes, windowBytes),
         maxStreams: this.#o.maxStreamsPerTunnel,
+        direct: this.#o.direct,
       },
       (frame) => {
         if (ws.readyState === WebSocket.OPEN) ws.send(encodeWire(WireOp.data, id, frame));

@@ -6,7 +6,9 @@
 import type { Logger } from 'pino';
 import { TunnelClose, TunnelError, closeReason } from '../tunnel/errors.ts';
 import { importPairingSecret } from '../tunnel/handshake.ts';
+import { DEFAULT_DIRECT_LIMITS, DirectOffer, parseSignal, type DirectLimits, type IceServer, type MakePeer } from '../tunnel/direct.ts';
 import { MIN_WINDOW_BYTES, Mux, Op, parseJson, type OpCode } from '../tunnel/mux.ts';
+import { PathSwitch, type PathKind } from '../tunnel/paths.ts';
 import { SecureChannel, type FrameTransport } from '../tunnel/secure-channel.ts';
 import { HostHttpStream, checkRequest, type HostStream, type LocalTarget } from './local-http.ts';
 import { HostWsStream } from './local-ws.ts';
@@ -22,7 +24,12 @@ export interface HostTunnelOptions {
   recvTunnelWindow: number;
   recvStreamWindow: number;
   maxStreams: number;
+  /** Offer direct WebRTC paths (werift); undefined: this host only relays. */
+  direct?: { makePeer: MakePeer; iceServers: IceServer[]; limits?: Partial<DirectLimits> };
 }
+
+/** A browser asking for direct paths faster than this is told no (each attempt makes a peer connection). */
+const DIRECT_MIN_INTERVAL_MS = 2_000;
 
 export class HostTunnel {
   readonly transport: FrameTransport;
@@ -31,6 +38,9 @@ export class HostTunnel {
   readonly #streams = new Map<number, HostStream>();
   #mux: Mux | undefined;
   #channel: SecureChannel | undefined;
+  #paths: PathSwitch | undefined;
+  #attempt: DirectOffer | undefined;
+  #lastAttempt = 0;
   #confirmed = false;
   #closed = false;
   readonly #onClosed: () => void;
@@ -54,6 +64,21 @@ export class HostTunnel {
     return this.#streams.size;
   }
 
+  /** The path this host sends on for this tunnel. */
+  get path(): PathKind {
+    return this.#paths?.path ?? 'relayed';
+  }
+
+  /** The path layer's numbers (troubleshooting: /api/relay). */
+  pathInfo(): Record<string, number | string> | undefined {
+    return this.#paths?.describe();
+  }
+
+  /** Gives up the direct path, if any: traffic falls back to the relay; the browser tries again later. */
+  dropDirect(reason: string): void {
+    this.#attempt?.end(reason, true);
+  }
+
   /** The relay reports the browser side closed. */
   remoteClosed(code: number, reason: string): void {
     const cb = this.transport.onclose;
@@ -62,7 +87,8 @@ export class HostTunnel {
   }
 
   close(code: number, reason: string): void {
-    if (this.#channel) this.#channel.close(code, reason);
+    if (this.#paths) this.#paths.close(code, reason);
+    else if (this.#channel) this.#channel.close(code, reason);
     else this.transport.close(code, closeReason(reason));
   }
 
@@ -75,7 +101,7 @@ export class HostTunnel {
           const s = this.#o.store.secret(id, this.#o.now());
           return Buffer.isBuffer(s) ? importPairingSecret(s) : s;
         },
-        payload: { v: 1, tunnelWindow: this.#o.recvTunnelWindow, streamWindow: this.#o.recvStreamWindow },
+        payload: { v: 1, tunnelWindow: this.#o.recvTunnelWindow, streamWindow: this.#o.recvStreamWindow, paths: 1, direct: this.#o.direct ? 1 : 0 },
         timeoutMs: this.#o.handshakeTimeoutMs,
       });
     } catch (err) {
@@ -90,21 +116,75 @@ export class HostTunnel {
     const { channel, pairingId } = accepted;
     this.pairingId = pairingId;
     this.#channel = channel;
-    const peer = channel.peerPayload as { tunnelWindow?: unknown; streamWindow?: unknown };
+    const peer = channel.peerPayload as { tunnelWindow?: unknown; streamWindow?: unknown; paths?: unknown };
+    const window = this.#o.recvTunnelWindow;
+    this.#paths = new PathSwitch({
+      primary: channel,
+      enabled: peer.paths === 1,
+      limits: { maxUnackedBytes: 2 * window, maxHeldBytes: 2 * window + 64 * 1024 },
+      onMessage: (m) => this.#mux?.receive(m),
+      onSignal: (v) => this.#onSignal(v),
+      onClose: (code, reason) => {
+        if (code !== 1000 && code !== 1001) this.#o.log.info({ code, pairingId }, `relay tunnel closed: ${reason}`);
+        this.#ended();
+      },
+      onPath: (path, reason) => {
+        if (path === 'relayed') this.#attempt?.end(reason, true);
+        this.#o.log.info({ pairingId, path }, `relay tunnel: ${path} (${reason})`);
+      },
+    });
     this.#mux = new Mux({
-      channel,
+      channel: this.#paths,
       recvTunnelWindow: this.#o.recvTunnelWindow,
       recvStreamWindow: this.#o.recvStreamWindow,
       sendTunnelWindow: clampWindow(peer.tunnelWindow),
       sendStreamWindow: clampWindow(peer.streamWindow),
       onMessage: (op, stream, body, cost) => this.#onMessage(op, stream, body, cost),
     });
-    channel.onmessage = (m) => this.#mux?.receive(m);
-    channel.onclose = (code, reason) => {
-      if (code !== 1000 && code !== 1001) this.#o.log.info({ code, pairingId }, `relay tunnel closed: ${reason}`);
-      this.#ended();
-    };
     channel.flushEarly();
+  }
+
+  /** WebRTC signalling from the browser, only once it proved it holds the session keys. */
+  #onSignal(v: Record<string, unknown>): void {
+    if (!this.#confirmed) throw new TunnelError('protocol', 'Signalling before the hello.');
+    const s = parseSignal(v);
+    const paths = this.#paths!;
+    if (s.t !== 'direct') return void this.#attempt?.onSignal(s);
+    const d = this.#o.direct;
+    const now = Date.now();
+    if (!d) return paths.sendSignal({ t: 'bye', reason: 'This host does not offer direct connections (--relay-direct false).' });
+    if (now - this.#lastAttempt < DIRECT_MIN_INTERVAL_MS) return paths.sendSignal({ t: 'bye', reason: 'Direct connection attempts too close together.' });
+    this.#lastAttempt = now;
+    this.#attempt?.end('replaced by a new attempt', false);
+    const pairingId = this.pairingId!;
+    const attempt: DirectOffer = new DirectOffer({
+      makePeer: d.makePeer,
+      iceServers: d.iceServers,
+      signal: (sig) => paths.sendSignal(sig),
+      parentHash: this.#channel!.handshakeHash,
+      limits: { ...DEFAULT_DIRECT_LIMITS, ...d.limits },
+      accept: async (t, payload) => {
+        const r = await SecureChannel.accept(t, {
+          hostId: this.#o.hostId,
+          // Only this tunnel's pairing, looked up again: a pairing revoked since the tunnel opened gets no direct path.
+          lookup: async (id) => {
+            if (id !== pairingId) return { refused: 'The direct channel named another pairing.' };
+            const secret = this.#o.store.secret(id, this.#o.now());
+            return Buffer.isBuffer(secret) ? importPairingSecret(secret) : secret;
+          },
+          payload,
+          timeoutMs: this.#o.handshakeTimeoutMs,
+        });
+        return r.channel;
+      },
+      onOpen: (ch) => paths.attachDirect(ch),
+      onEnd: (reason) => {
+        if (this.#attempt !== attempt) return;
+        this.#attempt = undefined;
+        paths.fallBack(reason);
+      },
+    });
+    this.#attempt = attempt;
   }
 
   #onMessage(op: OpCode, stream: number, body: Uint8Array, cost: number): void {
@@ -169,6 +249,7 @@ export class HostTunnel {
   #ended(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#attempt?.end('the tunnel closed', false);
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     for (const s of streams) s.onTunnelClosed();

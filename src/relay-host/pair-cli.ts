@@ -13,6 +13,7 @@ import QRCode from 'qrcode';
 import type { KeelOptions } from '../config/options.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_USAGE, parseCommand } from '../relay/cli-options.ts';
+import { relayUrls } from './connector.ts';
 import { createPairingLink } from './routes.ts';
 import { RelayStore, restrictDatabaseFiles, type Pairing } from './store.ts';
 
@@ -44,7 +45,7 @@ export async function pairMain(argv: string[]): Promise<void> {
     process.exit(EXIT_USAGE);
   }
   const name = typeof extra.name === 'string' ? extra.name : 'Phone';
-  const made: Made = api ? ((await call(api, 'POST', '/api/relay/pairings', { name })) as Made) : await withStoreAsync(options, (s) => createPairingLink(s, options.relay, name, Date.now()));
+  const made: Made = api ? ((await call(api, 'POST', '/api/relay/pairings', { name })) as Made) : await withStoreAsync(options, (s) => createPairingLink(s, relayUrls(options.relay)[0]!, name, Date.now()));
   const qr = await QRCode.toString(made.link, { type: 'terminal', small: true });
   process.stdout.write(`\n${qr}\n  Open this link on your phone within ${Math.round(options.relayPairingLinkTtlMs / 60_000)} min. Whoever has it can reach this Keel until you revoke the pairing: keep it private.\n\n  ${made.link}\n\n  Pairing ${made.pairing.id} ("${made.pairing.name}"). Revoke it with: keel pair --revoke ${made.pairing.id}\n\n`);
 }

@@ -14,7 +14,9 @@ import type { KeelContext } from '../context.ts';
 import { toDisposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { pairingUrl } from '../tunnel/pairing-link.ts';
-import { RelayConnector } from './connector.ts';
+import { DEFAULT_DIRECT_LIMITS, parseIceServers } from '../tunnel/direct.ts';
+import { RelayConnector, relayUrls } from './connector.ts';
+import { weriftPeers } from './direct-host.ts';
 import { PairingLimitError, RelayStore, restrictDatabaseFiles } from './store.ts';
 
 declare module '../context.ts' {
@@ -42,9 +44,15 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
   ctx.owner.add(ctx.clock.setInterval(() => store.sweep(ctx.clock.now()), SWEEP_MS));
 
   let port: number | undefined;
-  const connector = o.relay
+  const urls = relayUrls(o.relay);
+  const iceServers = parseIceServers(
+    o.relayIceServers.map((urls) => ({ urls })),
+    4,
+  );
+  if (iceServers.length !== o.relayIceServers.length) ctx.log.warn({ given: o.relayIceServers }, 'relay: --relay-ice-servers takes stun:/turn: URLs; the others are ignored');
+  const connector = urls.length
     ? new RelayConnector({
-        relayUrl: o.relay,
+        relayUrls: urls,
         identity,
         store,
         log: ctx.log,
@@ -57,6 +65,7 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
         handshakeTimeoutMs: o.relayHandshakeTimeoutMs,
         pingMs: o.relayPingMs,
         maxFrameBytes: o.relayMaxFrameBytes,
+        direct: o.relayDirect ? { makePeer: weriftPeers({ addresses: o.relayDirectAddresses }), iceServers } : undefined,
       })
     : undefined;
   ctx.services.relayHost = { store, connector };
@@ -70,10 +79,12 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
     });
     // Each tunnel holds at most its stream windows (browser → host) and one local message per stream (host → browser).
     ctx.observe.addBudget('relay', o.relayHostMaxTunnels * o.relayMaxStreamsPerTunnel * (o.relayStreamWindowBytes + 64 * 1024), 'relay tunnels × streams per tunnel × (stream window + 64 KiB)');
+    // A direct path: its data channel's send buffer, what the path layer keeps (unacknowledged, held early: ≤ 4 tunnel windows of the relay's default), and werift's own state (measured ~1 MB RSS per open peer connection; 2 MiB allowed).
+    if (o.relayDirect) ctx.observe.addBudget('relay_direct', o.relayHostMaxTunnels * (DEFAULT_DIRECT_LIMITS.maxBufferedBytes + 4 * 256 * 1024 + 2 * 1024 * 1024), 'relay tunnels × (data channel buffer 4 MiB + path layer 1 MiB + werift ~2 MiB)');
   }
   ctx.observe.addSubsystem('relay_host', () => {
     const s = connector?.status();
-    return { enabled: !!connector, registered: s?.state === 'registered', tunnels: s?.tunnels ?? 0, streams: s?.streams ?? 0, connects: s?.connects ?? 0 };
+    return { enabled: !!connector, registered: s?.state === 'registered', tunnels: s?.tunnels ?? 0, direct: s?.direct ?? 0, streams: s?.streams ?? 0, connects: s?.connects ?? 0 };
   });
 
   app.get('/api/relay', async () => ({ enabled: !!connector, host_id: identity.hostId, ...(connector?.status() ?? { relay: '', state: 'off', tunnels: 0 }) }));
@@ -83,7 +94,7 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
     const body = (req.body ?? {}) as { name?: unknown };
     const name = typeof body.name === 'string' && body.name.trim() ? body.name.trim().slice(0, 80) : 'Phone';
     try {
-      const made = await createPairingLink(store, o.relay, name, ctx.clock.now());
+      const made = await createPairingLink(store, urls[0]!, name, ctx.clock.now());
       restrictDatabaseFiles(o.dataDir);
       return reply.code(201).header('Cache-Control', 'no-store').send(made);
     } catch (err) {
@@ -91,6 +102,8 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
       throw err;
     }
   });
+  // Drops the direct WebRTC paths (traffic falls back to the relay; pages try again later): for troubleshooting, and the tests.
+  app.post('/api/relay/direct/drop', async () => ({ dropped: connector?.dropDirect('dropped on the host (POST /api/relay/direct/drop)') ?? 0 }));
   app.delete('/api/relay/pairings/:id', async (req, reply) => {
     const { id } = req.params as { id: string };
     if (!store.revoke(id)) return sendError(reply, 404, 'pairing_not_found', `No pairing ${id}: it was already revoked or has expired.`);

@@ -17,7 +17,13 @@ export async function relayMain(argv: string[]): Promise<void> {
     argv,
   });
   tuneRuntime(options);
-  const relay = await createRelayServer(options);
+  let relay: Awaited<ReturnType<typeof createRelayServer>>;
+  try {
+    relay = await createRelayServer(options);
+  } catch (err) {
+    process.stderr.write(`keel relay: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
   let url: string;
   try {
     url = await relay.listen();
@@ -30,6 +36,7 @@ export async function relayMain(argv: string[]): Promise<void> {
   const budget = budgetReport(relay.ctx);
   process.stdout.write(
     `\n  Keel relay is running:  ${url}\n\n  Hosts connect with:     keel --relay ${url}\n  Worst-case memory:      ${budget.worst_case_mb} MB\n` +
+      (options.relayRedisUrl ? '  Shared through Redis:   hosts on the other relays are reachable from this one\n' : '') +
       (options.tlsCert ? '' : '  Serve it behind a TLS proxy (or give --tls-cert/--tls-key): browsers need https for WebCrypto off localhost.\n') +
       '\n',
   );

@@ -7,7 +7,19 @@ import { TunnelClose } from '../tunnel/errors.ts';
 import type { RelayTunnel } from './tunnel.ts';
 import { WireOp, decodeClose, decodeWire, encodeWire } from './wire.ts';
 
-export class HostLink {
+/** What a tunnel needs of the way to its host: this relay's socket to it, or (Redis) the relay that has it. */
+export interface TunnelLink {
+  readonly hostId: string;
+  readonly tunnels: Map<number, RelayTunnel>;
+  readonly isClosed: boolean;
+  allocateId(): number;
+  add(t: RelayTunnel): void;
+  /** The tunnel closed: forget it. */
+  remove(t: RelayTunnel): void;
+  send(wire: Buffer, done: (err?: Error) => void): void;
+}
+
+export class HostLink implements TunnelLink {
   readonly hostId: string;
   readonly socket: WebSocket;
   readonly tunnels = new Map<number, RelayTunnel>();
@@ -35,6 +47,10 @@ export class HostLink {
   add(t: RelayTunnel): void {
     this.tunnels.set(t.tunnelId, t);
     this.send(encodeWire(WireOp.open, t.tunnelId), () => {});
+  }
+
+  remove(t: RelayTunnel): void {
+    if (this.tunnels.get(t.tunnelId) === t) this.tunnels.delete(t.tunnelId);
   }
 
   send(wire: Buffer, done: (err?: Error) => void): void {

@@ -4,8 +4,9 @@
  * (hosts, tunnels, tunnels per host, queued bytes per tunnel, frame size) and by time (handshake,
  * idle, ping). One sweep timer and one ping timer serve every socket.
  *
- * `HostRouter` is where a shared registry plugs in: today a Map of this relay's hosts; with Redis a
- * lookup that may answer "connected to relay B" (docs/relay.md, scale-out).
+ * `HostRouter` holds this relay's own hosts. With Redis (`RedisMesh`, mesh.ts) a host that is not
+ * here is looked up in the shared registry and reached through the relay that has it; browsers on
+ * other relays reach this relay's hosts through `openRemoteTunnel` (docs/relay.md, scale-out).
  */
 import crypto from 'node:crypto';
 import type { Logger } from 'pino';
@@ -14,12 +15,13 @@ import type { KeelOptions } from '../config/options.ts';
 import type { Clock } from '../core/clock.ts';
 import { SlotLimiter, type Slot } from '../core/slot-limiter.ts';
 import { TunnelClose } from '../tunnel/errors.ts';
-import { HostLink } from './host-link.ts';
+import { HostLink, type TunnelLink } from './host-link.ts';
 import { HOST_ID_PATTERN, hostIdOf, verifyRegistration } from './identity.ts';
-import { RelayTunnel, forwardUnchanged, trimReason, type ForwardHook, type TunnelCounters } from './tunnel.ts';
+import type { RedisMesh } from './mesh.ts';
+import { RelayTunnel, forwardUnchanged, socketEnd, trimReason, type BrowserEnd, type ForwardHook, type TunnelCounters } from './tunnel.ts';
 import type { Challenge, Register } from './wire.ts';
 
-/** Where host ids are looked up. The single relay keeps them in memory. */
+/** This relay's hosts, by id. */
 export interface HostRouter {
   get(hostId: string): HostLink | undefined;
   set(hostId: string, link: HostLink): void;
@@ -52,6 +54,8 @@ export interface RelayDeps {
   router?: HostRouter;
   /** Refuses new sockets while the health monitor sheds load (throws a KeelError). */
   admit?: () => void;
+  /** Several relays sharing Redis; undefined: a single relay. */
+  mesh?: RedisMesh;
 }
 
 type RelayOptions = Pick<
@@ -165,18 +169,13 @@ export class Relay {
         return;
       }
       this.#pending.delete(pending);
-      const old = this.#router.get(hostId);
-      if (old) {
-        // Only the key's holder could register this id: the old socket is a dead connection of the same host.
-        old.close(TunnelClose.hostGone, 'Your host reconnected to the relay.');
-        old.socket.close(TunnelClose.replaced, 'Replaced by a newer connection of the same host.');
-        this.#router.delete(hostId, old);
-      }
+      this.replaceHost(hostId, 'Your host reconnected to the relay.');
       link = new HostLink(hostId, socket);
       this.#router.set(hostId, link);
       this.counters.registrations++;
       socket.send(JSON.stringify({ type: 'registered', hostId }));
       this.#d.log.info({ hostId }, 'relay: host registered');
+      this.#d.mesh?.registered(hostId);
       this.onRegistered?.(hostId);
     });
     socket.once('close', () => {
@@ -185,9 +184,22 @@ export class Relay {
       if (link) {
         link.close();
         this.#router.delete(link.hostId, link);
+        if (!this.#router.get(link.hostId)) this.#d.mesh?.unregistered(link.hostId);
         this.#d.log.info({ hostId: link.hostId }, 'relay: host left');
       }
     });
+  }
+
+  /**
+   * Drops this relay's socket to a host that registered again (here, or on another relay of the
+   * mesh): only the key's holder could register it, so the old socket is a dead connection.
+   */
+  replaceHost(hostId: string, reason: string): void {
+    const old = this.#router.get(hostId);
+    if (!old) return;
+    old.close(TunnelClose.hostGone, reason);
+    old.socket.close(TunnelClose.replaced, 'Replaced by a newer connection of the same host.');
+    this.#router.delete(hostId, old);
   }
 
   #verify(data: Buffer, nonce: Buffer): string | undefined {
@@ -203,49 +215,83 @@ export class Relay {
     return hostIdOf(pub);
   }
 
-  /** A browser socket for `hostIdParam`. */
+  /** A browser socket for `hostIdParam`: the host is here, or (with Redis) on another relay. */
   acceptBrowser(socket: WebSocket, hostIdParam: string): void {
     if (!HOST_ID_PATTERN.test(hostIdParam)) return void socket.close(TunnelClose.badRequest, 'Malformed host id in the address.');
     const hostId = this.#d.resolveHost?.(hostIdParam) ?? hostIdParam;
-    const link = this.#router.get(hostId);
+    const local = this.#router.get(hostId);
+    if ((local && !local.isClosed) || !this.#d.mesh) return this.#attachBrowser(socket, local, false);
+    // Pinged while the registry answers, like any socket this relay holds.
+    this.#track(socket);
+    this.#d.mesh.resolve(hostId).then(
+      (link) => {
+        if (socket.readyState === 1) this.#attachBrowser(socket, link, true);
+      },
+      (err: Error) => {
+        this.#d.log.warn({ err: err.message }, 'relay: redis lookup failed');
+        if (socket.readyState === 1) socket.close(TunnelClose.hostNotConnected, 'Your host is not reachable from this relay right now (its registry is unavailable).');
+      },
+    );
+  }
+
+  #attachBrowser(socket: WebSocket, link: TunnelLink | undefined, tracked: boolean): void {
     if (!link || link.isClosed) {
       this.counters.refusedTunnels++;
       return void socket.close(TunnelClose.hostNotConnected, 'Your host is not connected to this relay.');
     }
-    if (link.tunnels.size >= this.#o.relayMaxTunnelsPerHost) {
-      this.counters.refusedTunnels++;
-      return void socket.close(1013, trimReason(`Too many connections to this host (${this.#o.relayMaxTunnelsPerHost}, --relay-max-tunnels-per-host). Try again later.`));
-    }
-    let slot: Slot;
-    try {
-      slot = this.tunnelSlots.acquire();
-    } catch (err) {
-      this.counters.refusedTunnels++;
-      return void socket.close(1013, trimReason((err as Error).message));
-    }
-    this.#track(socket);
-    const tunnel = new RelayTunnel({
-      link,
-      tunnelId: link.allocateId(),
-      browser: socket,
-      maxQueuedBytes: this.#o.relayMaxQueuedBytes,
-      forward: this.#forward,
-      counters: this.counters,
-      now: this.#d.clock.now(),
-      onClosed: (t) => {
-        this.#tunnels.delete(t);
-        link.tunnels.delete(t.tunnelId);
-        slot.dispose();
-      },
-    });
-    this.#tunnels.add(tunnel);
-    link.add(tunnel);
+    const opened = this.#openTunnel(link, socketEnd(socket));
+    if (!('tunnel' in opened)) return void socket.close(opened.code, opened.reason);
+    const tunnel = opened.tunnel;
+    if (!tracked) this.#track(socket);
     socket.send(JSON.stringify({ relay: 1, windowBytes: this.windowBytes, maxFrameBytes: this.#o.relayMaxFrameBytes }));
     socket.on('message', (data: Buffer, isBinary: boolean) => {
       if (!isBinary) return void tunnel.close(1003, 'The tunnel carries binary frames only.', true);
       tunnel.fromBrowser(data, this.#d.clock.now());
     });
     socket.once('close', (code: number, reason: Buffer) => tunnel.close(code === 1005 || code === 1006 ? 1000 : code, reason.toString('utf8'), true, true));
+  }
+
+  /** A tunnel to one of this relay's hosts for a browser on another relay (the mesh calls it). */
+  openRemoteTunnel(hostId: string, end: BrowserEnd): RelayTunnel | { code: number; reason: string } {
+    const link = this.#router.get(hostId);
+    if (!link || link.isClosed) {
+      this.counters.refusedTunnels++;
+      return { code: TunnelClose.hostNotConnected, reason: 'Your host is not connected to its relay any more.' };
+    }
+    const opened = this.#openTunnel(link, end);
+    return 'tunnel' in opened ? opened.tunnel : opened;
+  }
+
+  /** Limits, a slot, the tunnel, and its registration on its link: the same for every kind of browser and host end. */
+  #openTunnel(link: TunnelLink, end: BrowserEnd): { tunnel: RelayTunnel } | { code: number; reason: string } {
+    if (link.tunnels.size >= this.#o.relayMaxTunnelsPerHost) {
+      this.counters.refusedTunnels++;
+      return { code: 1013, reason: trimReason(`Too many connections to this host (${this.#o.relayMaxTunnelsPerHost}, --relay-max-tunnels-per-host). Try again later.`) };
+    }
+    let slot: Slot;
+    try {
+      slot = this.tunnelSlots.acquire();
+    } catch (err) {
+      this.counters.refusedTunnels++;
+      return { code: 1013, reason: trimReason((err as Error).message) };
+    }
+    const tunnel = new RelayTunnel({
+      link,
+      tunnelId: link.allocateId(),
+      browser: end,
+      maxQueuedBytes: this.#o.relayMaxQueuedBytes,
+      forward: this.#forward,
+      counters: this.counters,
+      now: this.#d.clock.now(),
+      onClosed: (t) => {
+        this.#tunnels.delete(t);
+        link.remove(t);
+        slot.dispose();
+      },
+    });
+    this.#tunnels.add(tunnel);
+    link.add(tunnel);
+    return { tunnel };
   }
 
   #sweepTimeouts(): void {
@@ -286,6 +332,17 @@ export class Relay {
       pending_hosts: this.pendingHosts,
       tunnels: this.tunnelCount,
       ...Object.fromEntries(Object.entries(this.counters).map(([k, v]) => [k.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase()), v])),
+      ...this.#d.mesh?.stats(),
+    };
+  }
+
+  /** The mesh's view of this relay. */
+  meshHooks() {
+    return {
+      local: (hostId: string) => this.#router.get(hostId),
+      openTunnel: (hostId: string, end: BrowserEnd) => this.openRemoteTunnel(hostId, end),
+      replaced: (hostId: string) => this.replaceHost(hostId, 'Your host connected to another relay.'),
+      now: () => this.#d.clock.now(),
     };
   }
 

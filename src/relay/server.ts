@@ -19,6 +19,7 @@ import { DisposableStore } from '../core/lifecycle.ts';
 import { SlotLimiter } from '../core/slot-limiter.ts';
 import { errorHandler, sendError } from '../http/errors.ts';
 import { isOriginAllowed, requestScheme } from '../http/guards.ts';
+import { registerAppFiles } from '../http/app-files.ts';
 import { WEB_DIST } from '../http/ui.ts';
 import { closeAllWebSockets } from '../http/ws.ts';
 import { AuditLog } from '../observe/audit-log.ts';
@@ -27,6 +28,7 @@ import { HealthMonitor } from '../observe/health-monitor.ts';
 import { recordBaselineRss } from '../observe/memory-report.ts';
 import { ObserveRegistry } from '../observe/registry.ts';
 import { TunnelClose } from '../tunnel/errors.ts';
+import type { RedisMesh } from './mesh.ts';
 import { Relay, type HostRouter } from './relay.ts';
 import type { ForwardHook } from './tunnel.ts';
 
@@ -67,12 +69,28 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
       audit,
     }),
   );
-  const relay = new Relay(options, { clock, log, forward: deps.forward, resolveHost: deps.resolveHost, router: deps.router, admit: () => health.assertAdmitting() });
+  // ioredis is loaded only by relays that share through Redis.
+  const mesh: RedisMesh | undefined = options.relayRedisUrl
+    ? new (await import('./mesh.ts')).RedisMesh({ url: options.relayRedisUrl, ttlMs: options.relayRedisTtlMs, maxQueuedBytes: options.relayRedisMaxQueuedBytes, maxFrameBytes: options.relayMaxFrameBytes, log })
+    : undefined;
+  const relay = new Relay(options, { clock, log, forward: deps.forward, resolveHost: deps.resolveHost, router: deps.router, admit: () => health.assertAdmitting(), mesh });
   owner.add({ dispose: () => relay.dispose() });
+  if (mesh) {
+    try {
+      await mesh.start(relay.meshHooks());
+    } catch (err) {
+      await mesh.close();
+      relay.dispose();
+      owner.dispose();
+      throw new Error(`cannot reach Redis at ${redactUrl(options.relayRedisUrl)}: ${(err as Error).message}`);
+    }
+    log.info({ instance: mesh.instance }, 'relay: sharing hosts through redis');
+  }
   observe.addConnections(relay.hostSlots);
   observe.addConnections(relay.tunnelSlots);
   observe.addSubsystem('relay', () => relay.stats());
   observe.addBudget('relay', options.relayMaxTunnels * 2 * options.relayMaxQueuedBytes + (options.relayMaxHosts + options.relayMaxTunnels) * (options.relayMaxFrameBytes + 16 * 1024), 'max tunnels × 2 directions × max queued bytes + sockets × (max frame + 16 KiB)');
+  if (mesh) observe.addBudget('relay_redis', options.relayRedisMaxQueuedBytes, 'bytes handed to Redis and not yet taken (--relay-redis-max-queued-bytes)');
 
   // The debug routes read options, health, observe, audit, clock and log; a relay has no database and no token.
   const ctx = {
@@ -166,12 +184,24 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
         try {
           await app.close();
         } finally {
+          await mesh?.close();
           owner.dispose();
         }
       })();
       return closing;
     },
   };
+}
+
+/** A Redis URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured URL';
+  }
 }
 
 /** Browsers may open tunnels only from the relay's own page (or an allowed origin); hosts send no Origin. */
@@ -216,6 +246,7 @@ async function registerRelayUi(app: FastifyInstance): Promise<void> {
   if (hasDist) {
     await app.register(fastifyStatic, { root: path.join(WEB_DIST, 'assets'), prefix: '/assets/', index: false, decorateReply: false, maxAge: '365d', immutable: true });
   }
+  await registerAppFiles(app, { headers: { 'Content-Security-Policy': RELAY_CSP } });
   // Read once: the page is the same for everyone, and the relay marks it so the app starts its tunnel first.
   const page = hasDist ? fs.readFileSync(indexFile, 'utf8').replace('<head>', '<head>\n    <meta name="keel-relay" content="1" />') : undefined;
   app.get('/', async (_req, reply) => {

@@ -5,7 +5,7 @@
  */
 import type { WebSocket } from 'ws';
 import { TunnelClose } from '../tunnel/errors.ts';
-import type { HostLink } from './host-link.ts';
+import type { TunnelLink } from './host-link.ts';
 import { WireOp, encodeClose, encodeWire, sendableCode } from './wire.ts';
 
 export type Direction = 'toHost' | 'toBrowser';
@@ -31,6 +31,24 @@ export interface TunnelCounters {
   closedOverQueue: number;
 }
 
+/** The browser's side of a tunnel: its WebSocket on this relay, or (Redis scale-out) the relay that has it. */
+export interface BrowserEnd {
+  readonly isOpen: boolean;
+  /** Sends one end-to-end frame; `done` once it left this relay (or failed). */
+  send(frame: Buffer, done: () => void): void;
+  close(code: number, reason: string): void;
+}
+
+export function socketEnd(ws: WebSocket): BrowserEnd {
+  return {
+    get isOpen() {
+      return ws.readyState <= 1;
+    },
+    send: (frame, done) => ws.send(frame, { binary: true }, done),
+    close: (code, reason) => ws.close(code, reason),
+  };
+}
+
 export class RelayTunnel implements TunnelInfo {
   readonly hostId: string;
   readonly tunnelId: number;
@@ -38,8 +56,8 @@ export class RelayTunnel implements TunnelInfo {
   lastActivity: number;
   /** Whether the host has sent anything on this tunnel (its handshake answer). */
   hostAnswered = false;
-  readonly #browser: WebSocket;
-  readonly #link: HostLink;
+  readonly #browser: BrowserEnd;
+  readonly #link: TunnelLink;
   readonly #maxQueued: number;
   readonly #forward: ForwardHook;
   readonly #counters: TunnelCounters;
@@ -47,7 +65,7 @@ export class RelayTunnel implements TunnelInfo {
   #queued: Record<Direction, number> = { toHost: 0, toBrowser: 0 };
   #closed = false;
 
-  constructor(o: { link: HostLink; tunnelId: number; browser: WebSocket; maxQueuedBytes: number; forward: ForwardHook; counters: TunnelCounters; now: number; onClosed(t: RelayTunnel): void }) {
+  constructor(o: { link: TunnelLink; tunnelId: number; browser: BrowserEnd; maxQueuedBytes: number; forward: ForwardHook; counters: TunnelCounters; now: number; onClosed(t: RelayTunnel): void }) {
     this.hostId = o.link.hostId;
     this.tunnelId = o.tunnelId;
     this.#browser = o.browser;
@@ -99,7 +117,7 @@ export class RelayTunnel implements TunnelInfo {
       this.#counters.queuedBytes -= wire.length;
     };
     if (d === 'toHost') this.#link.send(wire, done);
-    else this.#browser.send(wire, { binary: true }, done);
+    else this.#browser.send(wire, done);
   }
 
   /**
@@ -110,7 +128,7 @@ export class RelayTunnel implements TunnelInfo {
     if (this.#closed) return;
     this.#closed = true;
     if (tellHost) this.#link.send(encodeClose(this.tunnelId, code, reason), () => {});
-    if (!browserClosed && this.#browser.readyState <= 1) this.#browser.close(sendableCode(code), trimReason(reason));
+    if (!browserClosed && this.#browser.isOpen) this.#browser.close(sendableCode(code), trimReason(reason));
     this.#onClosed(this);
   }
 }

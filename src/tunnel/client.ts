@@ -6,7 +6,9 @@
  */
 import { HttpExchange, WsStream, type StreamHandler, type TunnelRequest, type TunnelResponse, type WsHandlers } from './client-streams.ts';
 import { TunnelClose, TunnelError } from './errors.ts';
+import { DEFAULT_DIRECT_LIMITS, DirectAnswer, parseSignal, type DirectLimits, type MakePeer } from './direct.ts';
 import { MIN_WINDOW_BYTES, Mux, Op, type OpCode } from './mux.ts';
+import { PathSwitch, type PathKind } from './paths.ts';
 import { SecureChannel, closeToError, type FrameTransport } from './secure-channel.ts';
 
 /** What the relay says first on a browser socket (a text message; everything after it is binary). */
@@ -33,35 +35,65 @@ export interface TunnelClientOptions {
   backoffMaxMs?: number;
   /** Window this browser grants per stream. */
   streamWindowBytes?: number;
+  /** Try a direct WebRTC path once the tunnel is open (the browser's RTCPeerConnection; werift in Node). */
+  direct?: DirectConfig;
   onState?(state: TunnelState, detail: { message?: string; code?: number }): void;
+  /** The path the tunnel's traffic takes changed: "direct" (WebRTC) or "relayed". */
+  onPath?(path: PathKind, reason: string): void;
 }
+
+export interface DirectConfig {
+  makePeer: MakePeer;
+  /** Wait before trying again after a direct attempt failed or a direct path ended; doubles up to 5 min. */
+  retryMs?: number;
+  limits?: Partial<DirectLimits>;
+}
+
+interface SessionDirect extends DirectConfig {
+  connect(t: FrameTransport, payload: Record<string, unknown>): Promise<SecureChannel>;
+}
+
+const DIRECT_RETRY_MAX_MS = 5 * 60_000;
 
 export class ClientSession {
   onclose: ((code: number, reason: string) => void) | null = null;
+  onpath: ((path: PathKind, reason: string) => void) | null = null;
   readonly #mux: Mux;
   readonly #channel: SecureChannel;
+  readonly #paths: PathSwitch;
   readonly #streams = new Map<number, StreamHandler>();
+  readonly #direct: SessionDirect | undefined;
+  #attempt: DirectAnswer | undefined;
+  #directRetry: ReturnType<typeof setTimeout> | undefined;
+  #directDelay = 0;
   #nextId = 1;
   #lastHeard = Date.now();
   #ping: ReturnType<typeof setInterval> | undefined;
   #closed = false;
 
-  constructor(channel: SecureChannel, o: { recvTunnelWindow: number; recvStreamWindow: number; pingMs: number }) {
+  constructor(channel: SecureChannel, o: { recvTunnelWindow: number; recvStreamWindow: number; pingMs: number; direct?: SessionDirect }) {
     this.#channel = channel;
-    const peer = channel.peerPayload as { tunnelWindow?: number; streamWindow?: number };
+    const peer = channel.peerPayload as { tunnelWindow?: number; streamWindow?: number; paths?: unknown };
+    this.#paths = new PathSwitch({
+      primary: channel,
+      enabled: peer.paths === 1,
+      limits: { maxUnackedBytes: 2 * o.recvTunnelWindow, maxHeldBytes: 2 * o.recvTunnelWindow + 64 * 1024 },
+      onMessage: (m) => {
+        this.#lastHeard = Date.now();
+        this.#mux.receive(m);
+      },
+      onSignal: (v) => this.#onSignal(v),
+      onClose: (code, reason) => this.#onClosed(code, reason),
+      onPath: (path, reason) => this.#onPath(path, reason),
+    });
     this.#mux = new Mux({
-      channel,
+      channel: this.#paths,
       recvTunnelWindow: o.recvTunnelWindow,
       recvStreamWindow: o.recvStreamWindow,
       sendTunnelWindow: windowOf(peer.tunnelWindow),
       sendStreamWindow: windowOf(peer.streamWindow),
       onMessage: (op, stream, body, cost) => this.#onMessage(op, stream, body, cost),
     });
-    channel.onmessage = (m) => {
-      this.#lastHeard = Date.now();
-      this.#mux.receive(m);
-    };
-    channel.onclose = (code, reason) => this.#onClosed(code, reason);
     // Key confirmation: the host serves nothing until this first frame has verified.
     this.#mux.sendJson(Op.hello, 0, { v: 1 });
     this.#ping = setInterval(() => {
@@ -69,6 +101,65 @@ export class ClientSession {
       else this.#mux.sendControl(Op.ping, 0);
     }, o.pingMs);
     channel.flushEarly();
+    this.#direct = this.#paths.enabled && (peer as { direct?: unknown }).direct === 1 ? o.direct : undefined;
+    this.#directDelay = this.#direct?.retryMs ?? 10_000;
+    if (this.#direct) this.tryDirect();
+  }
+
+  /** The path layer's numbers (tests, troubleshooting). */
+  pathInfo(): Record<string, number | string> {
+    const streams = [...this.#streams].map(([id, st]) => `${id}:${st instanceof WsStream ? st.bufferedAmount : 'http'}`).join(' ');
+    return { ...this.#paths.describe(), tunnelCredit: this.#mux.tunnelCredit, streams };
+  }
+
+  /** The path this end sends on: "relayed" until a direct WebRTC channel opens. */
+  get path(): PathKind {
+    return this.#paths.path;
+  }
+
+  /** Starts a direct attempt now (if none is under way and the host offers direct paths). */
+  tryDirect(): void {
+    const d = this.#direct;
+    if (!d || this.#closed || (this.#attempt && !this.#attempt.ended)) return;
+    clearTimeout(this.#directRetry);
+    const limits = { ...DEFAULT_DIRECT_LIMITS, ...d.limits };
+    const attempt: DirectAnswer = new DirectAnswer({
+      makePeer: d.makePeer,
+      signal: (s) => this.#paths.sendSignal(s),
+      parentHash: this.#channel.handshakeHash,
+      limits,
+      connect: d.connect,
+      onOpen: (ch) => {
+        this.#directDelay = d.retryMs ?? 10_000;
+        this.#paths.attachDirect(ch);
+      },
+      onEnd: () => {
+        if (this.#attempt !== attempt || this.#closed) return;
+        this.#attempt = undefined;
+        this.#paths.fallBack('the direct connection ended');
+        clearTimeout(this.#directRetry);
+        this.#directRetry = setTimeout(() => this.tryDirect(), this.#directDelay);
+        this.#directDelay = Math.min(DIRECT_RETRY_MAX_MS, this.#directDelay * 2);
+      },
+    });
+    this.#attempt = attempt;
+  }
+
+  /** Gives up the direct path (it falls back to the relay; a new attempt comes after the retry delay). */
+  dropDirect(reason = 'closed by the page'): void {
+    this.#attempt?.end(reason, true);
+  }
+
+  #onSignal(v: Record<string, unknown>): void {
+    const s = parseSignal(v);
+    if (s.t === 'direct') return; // The browser asks; a host never does.
+    this.#attempt?.onSignal(s);
+  }
+
+  #onPath(path: PathKind, reason: string): void {
+    // The path layer fell back by itself (stall, limit): end the attempt so its peer connection goes too.
+    if (path === 'relayed') this.#attempt?.end(reason, true);
+    this.onpath?.(path, reason);
   }
 
   get isClosed(): boolean {
@@ -101,7 +192,7 @@ export class ClientSession {
   }
 
   close(code = 1000, reason = ''): void {
-    this.#channel.close(code, reason);
+    this.#paths.close(code, reason);
   }
 
   #open(): number {
@@ -130,6 +221,8 @@ export class ClientSession {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#ping);
+    clearTimeout(this.#directRetry);
+    this.#attempt?.end('the tunnel closed', false);
     const streams = [...this.#streams.values()];
     this.#streams.clear();
     for (const s of streams) s.onTunnelClosed(reason || `code ${code}`);
@@ -169,7 +262,7 @@ export function socketTransport(ws: WebSocket, onText: (text: string) => void): 
 const DEFAULT_STREAM_WINDOW = 256 * 1024;
 
 export class TunnelClient {
-  readonly #o: Required<Omit<TunnelClientOptions, 'onState'>> & Pick<TunnelClientOptions, 'onState'>;
+  readonly #o: Required<Omit<TunnelClientOptions, 'onState' | 'onPath' | 'direct'>> & Pick<TunnelClientOptions, 'onState' | 'onPath' | 'direct'>;
   #state: TunnelState = 'stopped';
   #session: ClientSession | undefined;
   #waiters = new Set<{ resolve(s: ClientSession): void; reject(e: Error): void }>();
@@ -285,14 +378,22 @@ export class TunnelClient {
         hostId: this.#o.hostId,
         pairingId: this.#o.pairingId,
         psk: this.#o.psk,
-        payload: { v: 1, tunnelWindow: windowBytes, streamWindow },
+        payload: { v: 1, tunnelWindow: windowBytes, streamWindow, paths: 1 },
         timeoutMs: this.#o.handshakeTimeoutMs,
       });
       if (this.#state === 'stopped') {
         channel.close(1000, 'page closed');
         return;
       }
-      const session = new ClientSession(channel, { recvTunnelWindow: windowBytes, recvStreamWindow: streamWindow, pingMs: this.#o.pingMs });
+      const o = this.#o;
+      const direct = o.direct && {
+        ...o.direct,
+        connect: (t: FrameTransport, payload: Record<string, unknown>) => SecureChannel.connect(t, { hostId: o.hostId, pairingId: o.pairingId, psk: o.psk, payload, timeoutMs: o.handshakeTimeoutMs }),
+      };
+      const session = new ClientSession(channel, { recvTunnelWindow: windowBytes, recvStreamWindow: streamWindow, pingMs: this.#o.pingMs, direct });
+      session.onpath = (path, reason) => {
+        if (this.#session === session) o.onPath?.(path, reason);
+      };
       this.#session = session;
       this.#attempt = 0;
       this.#lastError = undefined;
@@ -301,6 +402,7 @@ export class TunnelClient {
         this.#failed(closeToError(code, reason || relayCloseMessage(code)));
       };
       this.#setState('open', {});
+      o.onPath?.('relayed', 'tunnel opened');
       for (const w of [...this.#waiters]) w.resolve(session);
     } catch (err) {
       const e = err instanceof TunnelError ? err : new TunnelError('closed', (err as Error).message, 1006);

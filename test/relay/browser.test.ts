@@ -50,11 +50,22 @@ describe('a phone reaches a host through the relay', () => {
     await screenshot(page, 'relay-phone-terminal');
 
     // Kill the relay hard, start a new one on the same port: host and page come back by themselves.
+    // The tab keeps saying "live" until its reconnect probe (a fetch through the tunnel) answers, which
+    // may be after the tunnel reopens: note in the page whether the tab has really been down since.
+    await page.evaluate(() => {
+      const w = window as unknown as { __keel: { tabs(): { active: boolean; state: string }[] }; __tabWentDown?: boolean };
+      const timer = setInterval(() => {
+        if (w.__keel.tabs().find((t) => t.active)?.state === 'live') return;
+        w.__tabWentDown = true;
+        clearInterval(timer);
+      }, 10);
+    });
     await relay.kill('SIGKILL');
     await waitFor(() => page.evaluate(() => (window as unknown as { __keelRelay: { state: string } }).__keelRelay.state !== 'open'), 'the page to notice the relay is gone');
     relay = await startRelay({ port: relay.port });
     await waitRegistered(host);
     await waitFor(() => page.evaluate(() => (window as unknown as { __keelRelay: { state: string } }).__keelRelay.state === 'open'), 'the tunnel to reopen', 40_000);
+    await waitFor(() => page.evaluate(() => (window as unknown as { __tabWentDown?: boolean }).__tabWentDown === true), 'the terminal to notice its socket closed', 40_000);
     await waitForState(page, 'live', 40_000);
     await waitFor(async () => (await screen(page)) === before, 'the exact same screen after the relay restart', 30_000);
     await typeInTerminal(page, 'echo after-restart\n');

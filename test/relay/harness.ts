@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TunnelClient } from '../../src/tunnel/client.ts';
+import { TunnelClient, type TunnelClientOptions } from '../../src/tunnel/client.ts';
 import { importPairingSecret } from '../../src/tunnel/handshake.ts';
 import { parsePairingFragment, type PairingLink } from '../../src/tunnel/pairing-link.ts';
 
@@ -119,8 +119,9 @@ export async function pair(host: HostProc): Promise<{ link: string; id: string; 
 }
 
 /** A Node tunnel client for a pairing (fast backoff for tests). */
-export async function tunnelClient(relayUrl: string, p: PairingLink, states: string[] = []): Promise<TunnelClient> {
+export async function tunnelClient(relayUrl: string, p: PairingLink, states: string[] = [], more: Partial<TunnelClientOptions> = {}): Promise<TunnelClient> {
   const c = new TunnelClient({
+    ...more,
     url: `${relayUrl.replace(/^http/, 'ws')}/relay/connect/${p.hostId}`,
     hostId: p.hostId,
     pairingId: p.pairingId,
@@ -131,6 +132,12 @@ export async function tunnelClient(relayUrl: string, p: PairingLink, states: str
   });
   c.start();
   return c;
+}
+
+/** The relay's counters, from its /debug/memory (loopback is allowed without the admin token). */
+export async function relayCounters(relayUrl: string): Promise<{ bytes_to_host: number; bytes_to_browser: number; tunnels: number; hosts: number }> {
+  const r = (await (await fetch(`${relayUrl}/debug/memory`)).json()) as { subsystems: { relay: { bytes_to_host: number; bytes_to_browser: number; tunnels: number; hosts: number } } };
+  return r.subsystems.relay;
 }
 
 export async function waitUntil<T>(fn: () => T | Promise<T>, what: string, timeoutMs = 20_000): Promise<NonNullable<T>> {
@@ -163,7 +170,13 @@ export async function openTerminal(c: TunnelClient) {
   const ws = s.webSocket(`/api/terminals/${created.id}/ws`, [], {
     onopen: () => open(),
     onmessage: (d) => {
-      if (d[0] === 0x6f || d[0] === 0x73) output += dec.decode(d.subarray(1));
+      if (d[0] === 0x6f || d[0] === 0x73) {
+        output += dec.decode(d.subarray(1));
+        // Bounded: tests look at the end of the output.
+        if (output.length > 4 * 1024 * 1024) output = output.slice(-1024 * 1024);
+        // Acknowledge what was "rendered", as a page does, so large outputs flow instead of making this viewer fall behind.
+        ws.send(enc.encode(`a${d.length - 1}`), true);
+      }
     },
     onclose: (code, reason) => (closed = { code, reason }),
   });
