@@ -70,6 +70,15 @@ export const optionSpecs = {
     default: true,
     help: 'Run V8 with --optimize-for-size (set at start): the heap stays close to what is live instead of growing for speed. Measured with the documents benchmark: server RSS flat at ~130 MB instead of climbing to ~285 MB, propagation p99 12 ms instead of 6 ms. false trades memory for speed.',
   }),
+  v8MaxSemiSpaceMb: int({
+    group: 'server',
+    default: 1,
+    min: 0,
+    max: 64,
+    unit: 'MB',
+    help: 'Cap on each of V8\'s two young-generation semi-spaces (node --max-semi-space-size, set at start: `keel` re-executes itself with it). V8 grows them to 16 MB under allocation and keeps them: ~24 MB of RSS at rest after start-up alone. 0: V8\'s default.',
+    atLimit: 'Short-lived objects are collected more often (scavenges of a small space are short); nothing is refused.',
+  }),
   shutdownTimeoutMs: int({
     group: 'server',
     default: 10_000,
@@ -356,6 +365,15 @@ export const optionSpecs = {
     min: 1,
     max: 64,
     help: 'Worker threads that parse terminal output into the headless mirrors (sessions are spread over them).',
+  }),
+  terminalMirrorWorkerIdleMs: int({
+    group: 'terminals',
+    default: 10_000,
+    min: 0,
+    max: 86_400_000,
+    unit: 'ms',
+    help: 'A mirror worker left without terminals is stopped after this long (each is a V8 isolate, ~10 MB of RSS); the next terminal starts one again (~50 ms).',
+    atLimit: 'The idle worker thread exits; no terminal is affected.',
   }),
   terminalKillGraceMs: int({
     group: 'terminals',
