@@ -17,12 +17,11 @@ import { DocConnection, type ConnectionLimits } from './connection.ts';
 import { DocCloseCode } from './protocol.ts';
 import { CONTENT_NAME, DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
 import { DocumentStore, type DocRecord } from './store.ts';
+import { docsBudgetBytes } from './budget.ts';
 
-/**
- * In-memory size of a loaded Y.Doc relative to its encoded state: about 12× for text edited at
- * random positions (measured: 3.5 MB encoded → 42 MB heap), far less for text typed in order.
- */
-export const DOC_MEMORY_FACTOR = 12;
+export { DOC_MEMORY_FACTOR } from './budget.ts';
+// For routes.ts, which loads this module (and Yjs with it) on first use only.
+export { cleanName } from './connection.ts';
 
 export interface DocView {
   id: string;
@@ -435,8 +434,7 @@ export class DocumentManager extends DisposableBase {
 
   /** Worst-case bytes from the limits (see the note registered with it). */
   budgetBytes(): number {
-    const o = this.#ctx.options;
-    return o.maxLoadedDocs * o.maxDocBytes * DOC_MEMORY_FACTOR + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes);
+    return docsBudgetBytes(this.#ctx.options);
   }
 
   /** For tests: the loaded room of `id`, if any. */

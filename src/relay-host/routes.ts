@@ -9,12 +9,11 @@
  *   DELETE /api/relay/pairings/:id    204; 404 pairing_not_found — open tunnels of that pairing close at once
  */
 import type { FastifyInstance } from 'fastify';
-import QRCode from 'qrcode';
 import type { KeelContext } from '../context.ts';
 import { toDisposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { pairingUrl } from '../tunnel/pairing-link.ts';
-import { RelayConnector } from './connector.ts';
+import type { RelayConnector } from './connector.ts';
 import { PairingLimitError, RelayStore, restrictDatabaseFiles } from './store.ts';
 
 declare module '../context.ts' {
@@ -31,6 +30,8 @@ export async function createPairingLink(store: RelayStore, relayUrl: string, nam
   const p = store.create(name, now);
   const link = pairingUrl(relayUrl, { hostId: identity.hostId, pairingId: p.id, secret: p.secret });
   const { secret: _secret, ...pairing } = p;
+  // Loaded here, not at start: only pairing needs a QR code (qrcode and pngjs are ~2 MB of RSS).
+  const { default: QRCode } = await import('qrcode');
   return { pairing, link, qr_svg: await QRCode.toString(link, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' }) };
 }
 
@@ -42,8 +43,9 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
   ctx.owner.add(ctx.clock.setInterval(() => store.sweep(ctx.clock.now()), SWEEP_MS));
 
   let port: number | undefined;
+  // The connector (tunnels, the handshake, the mux) is loaded only with --relay.
   const connector = o.relay
-    ? new RelayConnector({
+    ? new (await import('./connector.ts')).RelayConnector({
         relayUrl: o.relay,
         identity,
         store,
