@@ -118,7 +118,17 @@ export async function buildServer(id = buildId()) {
     external: [/^node:(?!http$)/, '@lydell/node-pty', '@datadog/pprof'],
     plugins: [nodeHttpWithoutUndici()],
     logLevel: 'warn',
-    output: { dir: tmp, format: 'esm', minify: true, sourcemap: false, chunkFileNames: '[name]-[hash].js' },
+    output: {
+      dir: tmp,
+      format: 'esm',
+      minify: true,
+      // V8 keeps a script's source in memory for its whole life, as a two-byte string if a single
+      // character of it is not Latin-1 (an ellipsis in a message): twice the bytes. ASCII output
+      // keeps every chunk one byte per character (measured: 5.2 → 2.6 MB of source held at rest).
+      charset: 'ascii',
+      sourcemap: false,
+      chunkFileNames: '[name]-[hash].js',
+    },
   });
   fs.writeFileSync(path.join(tmp, '.complete'), `${new Date().toISOString()}\n`);
   fs.rmSync(dir, { recursive: true, force: true });

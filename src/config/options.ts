@@ -79,6 +79,14 @@ export const optionSpecs = {
     help: 'Cap on each of V8\'s two young-generation semi-spaces (node --max-semi-space-size, set at start: `keel` re-executes itself with it). V8 grows them to 16 MB under allocation and keeps them: ~24 MB of RSS at rest after start-up alone. 0: V8\'s default.',
     atLimit: 'Short-lived objects are collected more often (scavenges of a small space are short); nothing is refused.',
   }),
+  mallocTunables: str({
+    group: 'server',
+    default: 'glibc.malloc.arena_max=2:glibc.malloc.trim_threshold=131072:glibc.malloc.mmap_threshold=131072',
+    help: 'GLIBC_TUNABLES for Keel\'s own process (set at start: `keel` re-executes itself with them; not passed to terminals). Two malloc arenas instead of one per thread, and fixed trim/mmap thresholds, so memory freed after a flood goes back to the system: measured 30 s after a 50 MB flood, 8-10 MB less RSS; at rest ~3 MB less. Empty: malloc\'s defaults. Ignored when GLIBC_TUNABLES is already set.',
+    allowed: 'glibc tunables, name=value pairs separated by ":"',
+    maxLength: 1024,
+    pattern: /^([a-z0-9_.]+=[A-Za-z0-9_.]+(:[a-z0-9_.]+=[A-Za-z0-9_.]+)*)?$/,
+  }),
   shutdownTimeoutMs: int({
     group: 'server',
     default: 10_000,
