@@ -84,7 +84,11 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
 <h1>Keel debug endpoints</h1><table>${rows}</table>`;
   });
 
-  app.get('/debug/memory', async () => memoryReport(ctx));
+  app.get('/debug/memory', async () => {
+    // Worker heaps are asked for now (an async round trip to each worker); /debug/live uses the last answer.
+    await ctx.observe.refreshMemoryParts();
+    return memoryReport(ctx);
+  });
   app.get('/debug/health/history', async () => ({ samples: ctx.health.history(), capacity: ctx.options.healthHistorySamples }));
 
   app.get('/debug/pprof/heap', async (req, reply) => {

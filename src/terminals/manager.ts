@@ -65,6 +65,7 @@ export class TerminalManager extends DisposableBase {
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
     this.readOnlyViewerLimiter = connectionLimiter(ctx, 'terminal_read_only_viewers', readOnlyCap(o.maxReadOnlyTerminalViewers, o.maxTerminalViewers), '--max-read-only-terminal-viewers');
     this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers, { fastForward: o.terminalMirrorFastForward, idleStopMs: o.terminalMirrorWorkerIdleMs }));
+    ctx.observe.addMemoryPart('workers', this.#pool);
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
     this.shares = this.register(new ShareLinks(ctx.db, ctx.auth, ctx.clock, { defaultTtlMs: o.terminalShareTtlMs, maxTtlMs: o.terminalShareMaxTtlMs, maxLinks: o.maxTerminalShareLinks }));
 

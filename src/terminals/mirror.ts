@@ -165,6 +165,20 @@ export class MirrorPool implements Disposable {
     return this.#workers.length;
   }
 
+  #heapBytes = 0;
+  /** The workers' V8 heaps (physical bytes) as of the last `refresh()`: a part of RSS in /debug/memory. */
+  read(): number {
+    return this.#workers.length ? this.#heapBytes : 0;
+  }
+
+  /** Asks each worker for its heap statistics (Node >= 22.16; older ones report 0). */
+  async refresh(): Promise<void> {
+    const stats = await Promise.allSettled(
+      this.#workers.map((w) => (typeof w.worker.getHeapStatistics === 'function' ? w.worker.getHeapStatistics() : Promise.resolve({ total_physical_size: 0 }))),
+    );
+    this.#heapBytes = stats.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value.total_physical_size : 0), 0);
+  }
+
   /** `backlogBound`: the session's bound on the mirror's backlog (it pauses the PTY over it); held plain text is bounded by half of it. */
   open(id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents): Mirror {
     if (this.#disposed) throw new Error('mirror pool is closed');
