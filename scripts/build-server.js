@@ -67,7 +67,7 @@ export function buildId() {
     } catch {
       continue; // no lockfile: the other inputs still decide
     }
-    h.update(`${path.relative(ROOT, f)}\0${st.size}\0${st.mtimeMs}\n`);
+    h.update(`${path.relative(ROOT, f)}\0${st.size}\0${Math.trunc(st.mtimeMs)}\n`);
   }
   h.update(process.version.split('.')[0]);
   return h.digest('hex').slice(0, 12);
