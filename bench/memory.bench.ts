@@ -8,8 +8,8 @@
  *   (c) a 50 MB flood to one viewer that acknowledges like a browser, then the session closed:
  *       RSS 0, 15 and 30 s after the close, against rest
  *   (d) 300 sequential create → attach → prompt → close cycles: RSS 30 s after, against rest
- *   (e) RSS per idle session with a viewer, over 200 sessions
- *   (f) RSS per idle /stream subscriber, over 500 subscribers
+ *   (e) RSS per idle session with a viewer: the slope from 100 to 200 sessions
+ *   (f) RSS per idle /stream subscriber: the slope from 250 to 500 subscribers
  *
  * Every figure is RSS from /proc/<pid>/status (VmRSS; the notes add its anonymous / file-backed
  * split). Keel's own breakdown of the same numbers is GET /debug/memory → memory.breakdown.
@@ -56,8 +56,11 @@ async function startFloor() {
   };
 }
 
+/** Extra Keel flags for every start (e.g. MEMORY_BENCH_ARGS="--malloc-tunables=" to compare settings). */
+const EXTRA_ARGS = (process.env.MEMORY_BENCH_ARGS ?? '').split(' ').filter(Boolean);
+
 const start = (args: string[] = []) =>
-  startKeel(['--max-terminal-sessions', String(IDLE_SESSIONS + 10), '--max-terminal-viewers', String(IDLE_SESSIONS + 10), '--max-sse-connections', String(SUBSCRIBERS + 10), '--max-http-connections', '2000', ...args], { entry: 'bin', timeoutMs: 120_000 });
+  startKeel(['--max-terminal-sessions', String(IDLE_SESSIONS + 10), '--max-terminal-viewers', String(IDLE_SESSIONS + 10), '--max-sse-connections', String(SUBSCRIBERS + 10), '--max-http-connections', '2000', ...EXTRA_ARGS, ...args], { entry: 'bin', timeoutMs: 120_000 });
 
 async function api(k: KeelProcess, method: string, p: string): Promise<number> {
   const r = await fetch(k.base + p, { method, headers: { authorization: `Bearer ${k.token}`, origin: k.base } });
@@ -159,19 +162,16 @@ async function churn(rows: BenchRow[], notes: string[]): Promise<void> {
   }
 }
 
-async function idleSessions(rows: BenchRow[]): Promise<void> {
+/**
+ * The marginal cost: the RSS slope from IDLE_SESSIONS / 2 to IDLE_SESSIONS sessions, so one-time
+ * costs (the mirror worker starting, code the first sessions compile and page in) are not spread
+ * over the sessions.
+ */
+async function idleSessions(rows: BenchRow[], notes: string[]): Promise<void> {
   const k = await start();
   const viewers: Viewer[] = [];
-  try {
-    // One session first, so the mirror worker is running before the baseline.
-    const first = await createTerminal(k.base, k.token, { cols: 80, rows: 24 });
-    const fv = new Viewer(k.base, k.token, first.id, { ack: 'browser' });
-    viewers.push(fv);
-    await fv.opened();
-    await fv.until(() => fv.received > 0, 30_000);
-    await sleep(3_000);
-    const before = (await sampleRss(k.pid, 3)).rss;
-    for (let i = 1; i < IDLE_SESSIONS; i++) {
+  const open = async (n: number) => {
+    for (let i = 0; i < n; i++) {
       const t = await createTerminal(k.base, k.token, { cols: 80, rows: 24 });
       const v = new Viewer(k.base, k.token, t.id, { ack: 'browser' });
       viewers.push(v);
@@ -179,8 +179,14 @@ async function idleSessions(rows: BenchRow[]): Promise<void> {
     }
     await Promise.all(viewers.map((v) => v.until(() => v.received > 0, 60_000)));
     await sleep(3_000);
-    const after = (await sampleRss(k.pid, 3)).rss;
-    rows.push(row(`(e) RSS per idle session with a viewer (${IDLE_SESSIONS} sessions)`, (after - before) / (IDLE_SESSIONS - 1) / KB, 'KB', { op: '<=', limit: 150 }));
+    return (await sampleRss(k.pid, 3)).rss;
+  };
+  try {
+    const half = await open(IDLE_SESSIONS / 2);
+    const full = await open(IDLE_SESSIONS / 2);
+    rows.push(row(`(e) RSS per idle session with a viewer (${IDLE_SESSIONS / 2} → ${IDLE_SESSIONS} sessions)`, (full - half) / (IDLE_SESSIONS / 2) / KB, 'KB', { op: '<=', limit: 150 }));
+    const m = await k.get('/debug/memory');
+    notes.push(`${IDLE_SESSIONS} sessions: rss ${fmt(full)} MB, ${IDLE_SESSIONS / 2}: ${fmt(half)} MB; breakdown at ${IDLE_SESSIONS}: ${JSON.stringify(m.memory.breakdown)}`);
   } finally {
     for (const v of viewers) v.close();
     await k.stop();
@@ -191,7 +197,6 @@ async function subscribers(rows: BenchRow[]): Promise<void> {
   const k = await start();
   const sockets: net.Socket[] = [];
   try {
-    // One subscriber first: the SSE code paths are loaded before the baseline.
     const open = async () => {
       const u = new URL(k.base);
       const s = net.connect(Number(u.port), u.hostname);
@@ -209,13 +214,14 @@ async function subscribers(rows: BenchRow[]): Promise<void> {
       s.removeAllListeners('data');
       s.resume();
     };
-    await open();
+    // The slope from SUBSCRIBERS / 2 to SUBSCRIBERS, as for sessions.
+    for (let i = 0; i < SUBSCRIBERS / 2; i++) await open();
     await sleep(3_000);
     const before = (await sampleRss(k.pid, 3)).rss;
-    for (let i = 1; i < SUBSCRIBERS; i++) await open();
+    for (let i = 0; i < SUBSCRIBERS / 2; i++) await open();
     await sleep(3_000);
     const after = (await sampleRss(k.pid, 3)).rss;
-    rows.push(row(`(f) RSS per idle /stream subscriber (${SUBSCRIBERS})`, (after - before) / (SUBSCRIBERS - 1) / KB, 'KB', { op: '<=', limit: 12 }));
+    rows.push(row(`(f) RSS per idle /stream subscriber (${SUBSCRIBERS / 2} → ${SUBSCRIBERS})`, (after - before) / (SUBSCRIBERS / 2) / KB, 'KB', { op: '<=', limit: 12 }));
   } finally {
     for (const s of sockets) s.destroy();
     await k.stop();
@@ -233,7 +239,7 @@ export default async function memoryBench(): Promise<BenchResult> {
   if (only.includes('a')) await rest(rows, notes);
   if (only.includes('b') || only.includes('c')) await oneTerminalAndFlood(rows, notes);
   if (only.includes('d')) await churn(rows, notes);
-  if (only.includes('e')) await idleSessions(rows);
+  if (only.includes('e')) await idleSessions(rows, notes);
   if (only.includes('f')) await subscribers(rows);
   return { name: 'memory', rows, notes };
 }

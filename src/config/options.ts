@@ -227,6 +227,15 @@ export const optionSpecs = {
     help: 'Cleanup and trim records kept for /debug/memory.',
     atLimit: 'The oldest record is overwritten.',
   }),
+  idleGcMs: int({
+    group: 'health',
+    default: 10_000,
+    min: 0,
+    max: 3_600_000,
+    unit: 'ms',
+    help: 'How often Keel looks whether it has gone quiet after work with garbage left in its heap; if so, it runs one full garbage collection, so memory returns to rest instead of waiting for the next burst (0 = never). Busy servers are never collected by this.',
+    atLimit: 'One collection of ~10-30 ms runs while the event loop is idle.',
+  }),
   heapProfileIntervalBytes: int({
     group: 'health',
     default: 512 * KiB,

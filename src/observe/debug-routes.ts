@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { KeelContext } from '../context.ts';
 import { toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
+import { IdleCollector } from './idle-gc.ts';
 import { memoryReport } from './memory-report.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -60,6 +61,16 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
     );
     return profiler.then(() => started);
   };
+  if (ctx.options.idleGcMs > 0) {
+    const idle = ctx.owner.add(
+      new IdleCollector({
+        intervalMs: ctx.options.idleGcMs,
+        clock: ctx.clock,
+        onCollect: (freed, ms) => ctx.log.debug({ freedBytes: freed, ms: Math.round(ms) }, 'idle garbage collection'),
+      }),
+    );
+    ctx.observe.addSubsystem('idle_gc', () => ({ runs: idle.runs }));
+  }
   ctx.observe.addSubsystem('heap_profiler', () => ({ running: profiler ? 1 : 0, interval_bytes: ctx.options.heapProfileIntervalBytes }));
   ctx.observe.addSubsystem('http', () => app.keelHttp.stats());
 
