@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * Builds the server that `npm start` and the `keel` command run: src/ bundled and minified by
- * rolldown into dist/<build id>/ (cli.js, mirror-worker.js, docs-manager.js and lazily loaded
+ * rolldown into dist/<build id>/ (cli.js, mirror-worker.js, docs-manager.js, doc-worker.js and lazily loaded
  * chunks). The build id is a hash of the inputs (every source file's path, size and mtime, the
  * lockfile and this script), so a stale build is never run: `ensureServer()` rebuilds when the id
  * changes, at install (`npm install` runs `prepare`) or at start.
@@ -40,6 +40,8 @@ const ENTRIES = {
   // Loaded with require() on first use of the documents API (src/docs/routes.ts), so Yjs is not
   // evaluated at rest; an entry keeps its name and exports.
   'docs-manager': 'src/docs/manager.ts',
+  // The document worker's script (src/docs/doc-engine.ts starts it by this name, on first use).
+  'doc-worker': 'src/docs/doc-worker.ts',
 };
 
 /** Files that are not part of the server: tests and test helpers. */

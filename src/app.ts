@@ -22,7 +22,7 @@ import { HealthMonitor, type MemoryReading } from './observe/health-monitor.ts';
 import { registerLive } from './observe/live.ts';
 import { budgetReport, recordBaselineRss } from './observe/memory-report.ts';
 import { ObserveRegistry } from './observe/registry.ts';
-import { openDatabase } from './store/db.ts';
+import { openDatabase, storageOf } from './store/db.ts';
 import { registerTerminals } from './terminals/routes.ts';
 import { registerDocuments } from './docs/routes.ts';
 import { registerStream } from './stream/routes.ts';
@@ -49,7 +49,14 @@ export interface Keel {
   /** The URL to open in a browser, with the token. */
   readonly startUrl: string;
   readonly port: number;
-  close(reason?: string): Promise<void>;
+  /**
+   * Graceful shutdown. Writes the database could not take are retried until `deadline` (epoch ms;
+   * default: --shutdown-timeout-ms from now, less a second for the rest); what is still unwritten
+   * then is logged and listed in `unsaved`.
+   */
+  close(reason?: string, opts?: { deadline?: number }): Promise<void>;
+  /** After close: what could not be stored (empty when everything was). */
+  readonly unsaved: readonly string[];
 }
 
 export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Promise<Keel> {
@@ -58,10 +65,19 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
   const owner = new DisposableStore();
   const shutdownHooks: ShutdownHook[] = [];
 
-  const db = openDatabase(options.dataDir);
+  let audit: AuditLog | undefined;
+  const db = openDatabase(options.dataDir, {
+    busyTimeoutMs: options.storageBusyTimeoutMs,
+    maxPendingWrites: options.storageMaxPendingWrites,
+    maxPendingBytes: options.storageMaxPendingBytes,
+    log: log.child({ subsystem: 'storage' }),
+    onStorageChange: (h) => audit?.record('storage', h.state === 'ok' ? 'recovered' : 'degraded', h.state === 'ok' ? 'every kept write landed' : `${h.problem}: ${h.last_error}`),
+  });
   owner.add(toDisposable(() => db.close()));
+  // Disposed before the connection closes (reverse order): what it still holds is logged as lost.
+  const storage = owner.add(storageOf(db));
   const auth = new Auth(loadOrCreateToken(options.dataDir, options.token));
-  const audit = new AuditLog(options.auditLogEntries, clock);
+  audit = new AuditLog(options.auditLogEntries, clock);
   const observe = new ObserveRegistry();
   const httpConnections = new SlotLimiter('http_connections', options.maxHttpConnections, { option: '--max-http-connections' });
   observe.addConnections(httpConnections);
@@ -83,6 +99,7 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
   );
   observe.addBudget('health', options.healthHistorySamples * 160 + options.auditLogEntries * 700, 'history samples × 160 B + audit records × 700 B');
   observe.addBudget('http', options.maxHttpConnections * (options.maxBodyBytes + 64 * 1024), 'max HTTP connections × (max body + 64 KiB socket buffers)');
+  observe.addBudget('storage', options.storageMaxPendingBytes, 'writes kept in memory while the database cannot take them (--storage-max-pending-bytes)');
 
   const ctx: KeelContext = {
     options,
@@ -107,6 +124,7 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
 
   let port = options.port;
   let closing: Promise<void> | undefined;
+  let unsaved: string[] = [];
   const keel: Keel = {
     app,
     ctx,
@@ -122,14 +140,25 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
       if (addr && typeof addr === 'object') port = addr.port;
       return baseUrl(options.host, port);
     },
-    close(reason = 'shutdown') {
+    get unsaved() {
+      return unsaved;
+    },
+    close(reason = 'shutdown', opts = {}) {
+      const deadline = opts.deadline ?? Date.now() + options.shutdownTimeoutMs - Math.min(1_000, options.shutdownTimeoutMs / 5);
       closing ??= (async () => {
+        storage.unbound();
         for (const hook of shutdownHooks) {
           try {
             await hook(reason);
           } catch (err) {
             log.error({ err }, 'shutdown hook failed');
           }
+        }
+        // The hooks stored what they hold (documents): whatever the database cannot take yet is retried until the deadline.
+        if (storage.pending) log.warn({ pending: storage.pending, problem: storage.health().problem }, 'waiting for the database to take the writes kept in memory');
+        unsaved = await storage.flush(deadline);
+        if (unsaved.length) {
+          log.fatal({ unsaved, problem: storage.health().problem, error: storage.health().last_error }, `${unsaved.length} write(s) could not be stored before shutdown and are lost: ${unsaved.slice(0, 20).join('; ')}${unsaved.length > 20 ? '; …' : ''}`);
         }
         // Clients that never answer the close frame must not hold the HTTP server open (see ws.ts).
         await closeAllWebSockets(app.websocketServer);

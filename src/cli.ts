@@ -12,6 +12,8 @@ import { relaunchWithRuntimeFlags } from './launch.ts';
 import { budgetReport } from './observe/memory-report.ts';
 
 export const EXIT_USAGE = 2;
+/** Shut down with writes the database never took (listed in the log): they are lost. */
+export const EXIT_UNSAVED = 3;
 
 function buildProgram(): Command {
   const program = new Command('keel')
@@ -102,13 +104,21 @@ function installSignalHandlers(keel: Keel, timeoutMs: number): void {
       process.exit(130);
     }
     keel.ctx.log.info({ signal }, 'shutting down');
+    const started = Date.now();
     // The deadline must fire even if something holds the loop; unref so a clean close exits sooner.
     setTimeout(() => {
       keel.ctx.log.error({ timeoutMs }, 'shutdown deadline passed: exiting');
       process.exit(1);
     }, timeoutMs).unref();
-    keel.close(signal).then(
-      () => process.exit(0),
+    // Writes the database cannot take are retried until shortly before the deadline (app.ts close).
+    keel.close(signal, { deadline: started + timeoutMs - Math.min(1_000, timeoutMs / 5) }).then(
+      () => {
+        if (keel.unsaved.length) {
+          process.stderr.write(`keel: ${keel.unsaved.length} write(s) could not be stored before shutdown and are lost:\n${keel.unsaved.map((l) => `  - ${l}\n`).join('')}`);
+          process.exit(EXIT_UNSAVED);
+        }
+        process.exit(0);
+      },
       (err) => {
         keel.ctx.log.error({ err }, 'shutdown failed');
         process.exit(1);

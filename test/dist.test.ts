@@ -1,8 +1,8 @@
 /**
  * `npm start` and the `keel` command run the built JavaScript (issue 12): bin/keel.js runs
  * dist/<build id>/cli.js, builds it when the sources changed since, and the process re-executes
- * itself with the V8 flags and malloc settings of its options. Terminals (the mirror worker) and
- * the relay work from the build.
+ * itself with the V8 flags and malloc settings of its options. Terminals (the mirror worker),
+ * documents (the manager and the document worker) and the relay work from the build.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -77,7 +77,7 @@ describe('npm start runs the built server', () => {
     assert.equal(pkg.bin.keel, 'bin/keel.js');
   });
 
-  it('runs dist/<current build>/cli.js, re-executed with the runtime flags; a terminal mirror works from the build', async () => {
+  it('runs dist/<current build>/cli.js, re-executed with the runtime flags; a terminal mirror and the document worker work from the build', async () => {
     const k = await run([], /Open:\s+(\S+)/);
     running.push(k);
     const argv = cmdline(k.proc.pid!);
@@ -112,6 +112,15 @@ describe('npm start runs the built server', () => {
     });
     assert.match(snapshot, /from-the-build-42/);
     ws.close();
+
+    // Documents: the manager (docs-manager.js) loads on first use and the document worker
+    // (doc-worker.js) reads the stored state for an export.
+    const d = await request(`${base}/api/docs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'from the build' }) });
+    assert.equal(d.status, 201, d.text);
+    const exported = await request(`${base}/api/docs/${JSON.parse(d.text).id}/export`, { headers: auth });
+    assert.equal(exported.status, 200, exported.text);
+    const docs = JSON.parse((await request(`${base}/debug/memory`, { headers: auth })).text).subsystems.docs;
+    assert.deepEqual([docs.yjs_loaded, docs.worker_starts, docs.worker_restarts], [1, 1, 0], JSON.stringify(docs));
   });
 
   it('rebuilds a stale build before running it', async () => {

@@ -144,8 +144,11 @@ describe('the unauthenticated share', () => {
   test('a WebSocket counts as authenticated once its handshake succeeds, a share-link viewer too', async () => {
     const created = await request(`${k.url}/api/terminals`, { method: 'POST', headers: { ...k.authHeaders, 'content-type': 'application/json' }, body: JSON.stringify({ cols: 80, rows: 24, command: 'sleep 60' }) });
     assert.equal(created.status, 201, created.text);
-    const { id, shareUrl } = created.json() as { id: string; shareUrl: string };
-    const viewer = await openWs(`${k.wsUrl}${shareUrl}`);
+    const { id } = created.json() as { id: string };
+    const link = await request(`${k.url}/api/terminals/${id}/shares`, { method: 'POST', headers: { ...k.authHeaders, 'content-type': 'application/json' }, body: '{}' });
+    assert.equal(link.status, 201, link.text);
+    const { share } = link.json() as { share: string };
+    const viewer = await openWs(`${k.wsUrl}/api/terminals/${id}/ws?share=${share}`);
     await waitFor(() => stats(k).unauthenticated_connections === 0, 'the viewer’s connection to leave the unauthenticated share');
     const flood = await Promise.all(Array.from({ length: 12 }, () => stranger(k.keel.port, 'silent')));
     await waitFor(() => stats(k).unauthenticated_evicted! >= 8 + 11, 'strangers making room among themselves');

@@ -1,7 +1,8 @@
 /**
  * Load only what is used (issue 12): a Keel at rest has not loaded Yjs, the AI SDK and its
  * providers, the heap profiler, qrcode or the relay connector; each loads when it is used (or at
- * start when its option asks for it). Keel runs in a child process preloaded with
+ * start when its option asks for it); the document worker thread starts with the first document and
+ * stops when none is used. Keel runs in a child process preloaded with
  * test/module-recorder.ts, which lists every module it loaded.
  */
 import assert from 'node:assert/strict';
@@ -77,6 +78,19 @@ async function startChild(args: string[] = []): Promise<Child> {
   };
 }
 
+/** Worker threads of process `pid` (Node names their threads "WorkerThread"). */
+function workerThreads(pid: number): number {
+  let n = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === 'WorkerThread') n++;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n;
+}
+
 function which(loaded: string[]): string[] {
   return Object.entries(LAZY)
     .filter(([, re]) => loaded.some((u) => re.test(u)))
@@ -104,6 +118,29 @@ describe('lazy loading: what a Keel at rest has not loaded', () => {
     assert.deepEqual(which(await k.loaded()), ['yjs', 'docs manager']);
     assert.equal((await request(`${k.base}/debug/pprof/heap`, { headers: auth })).status, 200);
     assert.deepEqual(which(await k.loaded()), ['yjs', 'docs manager', 'pprof']);
+  });
+
+  it('the document worker is not started at rest, starts with a document and stops after --doc-worker-idle-ms', async () => {
+    const k = await startChild(['--doc-worker-idle-ms', '300']);
+    children.push(k);
+    const auth = { authorization: `Bearer ${k.token}`, origin: k.base };
+    const threads = () => workerThreads(k.proc.pid!);
+    const docsStats = async () => JSON.parse((await request(`${k.base}/debug/memory`, { headers: auth })).text).subsystems.docs;
+    assert.equal(threads(), 0, 'no worker thread at rest');
+    const made = await request(`${k.base}/api/docs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ title: 'w' }) });
+    assert.equal(made.status, 201, made.text);
+    // Listing and creating are the database's: still no worker.
+    assert.equal(threads(), 0, 'no worker thread for REST that does not touch a document');
+    const { id } = JSON.parse(made.text);
+    const exported = await request(`${k.base}/api/docs/${id}/export`, { headers: auth });
+    assert.equal(exported.status, 200, exported.text);
+    const s = await docsStats();
+    assert.deepEqual([s.worker_running, s.worker_starts], [1, 1], JSON.stringify(s));
+    assert.equal(threads(), 1);
+    for (let i = 0; i < 200 && threads() > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(threads(), 0, 'the idle worker thread exited');
+    const after = await docsStats();
+    assert.deepEqual([after.worker_running, after.worker_idle_stops], [0, 1], JSON.stringify(after));
   });
 
   it('a configured model loads the SDK at start, and --relay the connector', async () => {

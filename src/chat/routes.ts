@@ -44,6 +44,8 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   throw new KeelError(400, 'invalid_request', `${where}: ${issue?.message ?? 'invalid'}`);
 }
 
+const NO_AGENT_HELP = 'No agent is available in this Keel. Start it with --agent-provider, --agent-model (and --agent-base-url for OpenAI-compatible servers).';
+
 function notFound(id: string): KeelError {
   return new KeelError(404, 'chat_session_not_found', `No chat session ${id}. List them with GET /api/chat/sessions.`);
 }
@@ -144,6 +146,13 @@ export async function registerChat(app: FastifyInstance, ctx: KeelContext): Prom
     return { messages, nextBefore: page.more && messages.length ? messages[0]!.id : null };
   });
 
+  // Whether prompts can run at all, so a page says so before the first prompt instead of after it.
+  app.get('/api/agent', async () => {
+    const a = agent();
+    const configured = a?.isConfigured() ?? false;
+    return { configured, model: a?.state().model ?? null, help: a?.configHelp() ?? NO_AGENT_HELP };
+  });
+
   app.post('/api/chat/sessions/:id/messages', async (req, reply) => {
     const { id } = parse(idParams, req.params);
     mustGet(id);
@@ -157,7 +166,7 @@ export async function registerChat(app: FastifyInstance, ctx: KeelContext): Prom
     if (!a || !a.isConfigured()) {
       return reply.code(503).send({
         error: 'agent_not_configured',
-        message: a?.configHelp() ?? 'No agent is available in this Keel. Start it with --agent-provider, --agent-model (and --agent-base-url for OpenAI-compatible servers).',
+        message: a?.configHelp() ?? NO_AGENT_HELP,
       });
     }
     const status = a.startTurn(id, content);

@@ -1,13 +1,16 @@
 /**
  * Chat sessions: persisted in SQLite, with an in-memory cache bounded by entries (LRU) and idle age.
  * Every change is written to SQLite first and then to the cached copy (write-through), so evicting
- * an entry — by age, by capacity or by the health monitor's trim — never loses anything.
+ * an entry — by age, by capacity or by the health monitor's trim — never loses anything. A change
+ * the database cannot take now (locked by another process, disk full) is kept by the storage writer
+ * and stays visible here (`#unsaved`) until it lands (src/store/writer.ts).
  */
 import crypto from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import type { Disposable } from '../core/lifecycle.ts';
 import { TtlMap, type EvictionReason } from '../core/ttl-map.ts';
-import { migrate, type Database } from '../store/db.ts';
+import { migrate, storageOf, type Database } from '../store/db.ts';
+import { UnsavedRows } from '../store/unsaved.ts';
 
 export interface ChatSession {
   readonly id: string;
@@ -76,6 +79,7 @@ export class ChatStore implements Disposable {
   readonly #o: ChatStoreOptions;
   readonly #cache: TtlMap<string, ChatSession>;
   readonly #select;
+  readonly #unsaved: UnsavedRows<ChatSession>;
   #count: number;
   #evictions = 0;
   #trimmed = 0;
@@ -87,6 +91,16 @@ export class ChatStore implements Disposable {
     this.#o = opts;
     migrate(db, 'chat', MIGRATIONS);
     this.#select = db.prepare('SELECT * FROM chat_sessions WHERE id = ?');
+    const upsert = db.prepare(
+      'INSERT INTO chat_sessions (id, title, auto_title, created_at, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title, auto_title = excluded.auto_title, updated_at = excluded.updated_at',
+    );
+    const remove = db.prepare('DELETE FROM chat_sessions WHERE id = ?');
+    this.#unsaved = new UnsavedRows<ChatSession>(storageOf(db), {
+      prefix: 'chat:',
+      write: (id, s) => (s ? upsert.run(s.id, s.title, s.autoTitle ? 1 : 0, s.createdAt, s.updatedAt) : remove.run(id)),
+      label: (id, s) => (s ? `chat session ${id} (${JSON.stringify(s.title.slice(0, 60))})` : `deletion of chat session ${id}`),
+      bytes: (s) => 200 + (s ? s.title.length * 2 : 0),
+    });
     this.#count = (db.prepare('SELECT count(*) AS n FROM chat_sessions').get() as { n: number }).n;
     this.#cache = new TtlMap({
       maxEntries: opts.cacheMaxEntries,
@@ -113,14 +127,16 @@ export class ChatStore implements Disposable {
   create(title?: string): ChatSession {
     const now = this.#o.clock.now();
     const s: ChatSession = { id: crypto.randomUUID(), title: title ?? DEFAULT_TITLE, autoTitle: title === undefined, createdAt: now, updatedAt: now };
-    this.#db.prepare('INSERT INTO chat_sessions (id, title, auto_title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)').run(s.id, s.title, s.autoTitle ? 1 : 0, s.createdAt, s.updatedAt);
+    this.#unsaved.put(s.id, s, { userFacing: true });
     this.#count++;
     this.#cache.set(s.id, s);
     return s;
   }
 
-  /** From the cache, else from SQLite (and then cached). */
+  /** Unsaved, else from the cache, else from SQLite (and then cached). */
   get(id: string): ChatSession | undefined {
+    const unsaved = this.#unsaved.get(id);
+    if (unsaved !== undefined) return unsaved ?? undefined;
     const hit = this.#cache.get(id);
     if (hit) return hit;
     const row = this.#select.get(id) as Row | undefined;
@@ -136,23 +152,34 @@ export class ChatStore implements Disposable {
 
   /** Most recent activity first; `before` is the cursor from the previous page. */
   list(limit: number, before?: { updatedAt: number; id: string }): { sessions: ChatSession[]; more: boolean } {
+    // Unsaved rows replace theirs: ask for as many more rows as there are unsaved ones.
+    const n = limit + 1 + this.#unsaved.size;
     const rows = (
       before
         ? this.#db
             .prepare('SELECT * FROM chat_sessions WHERE updated_at < ? OR (updated_at = ? AND id < ?) ORDER BY updated_at DESC, id DESC LIMIT ?')
-            .all(before.updatedAt, before.updatedAt, before.id, limit + 1)
-        : this.#db.prepare('SELECT * FROM chat_sessions ORDER BY updated_at DESC, id DESC LIMIT ?').all(limit + 1)
+            .all(before.updatedAt, before.updatedAt, before.id, n)
+        : this.#db.prepare('SELECT * FROM chat_sessions ORDER BY updated_at DESC, id DESC LIMIT ?').all(n)
     ) as unknown as Row[];
-    const more = rows.length > limit;
-    if (more) rows.length = limit;
-    return { sessions: rows.map(fromRow), more };
+    let sessions = rows.map(fromRow);
+    if (this.#unsaved.size) {
+      sessions = sessions.filter((s) => this.#unsaved.get(s.id) === undefined);
+      for (const [, s] of this.#unsaved.entries()) {
+        if (s && (!before || s.updatedAt < before.updatedAt || (s.updatedAt === before.updatedAt && s.id < before.id))) sessions.push(s);
+      }
+      sessions.sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    }
+    const more = sessions.length > limit;
+    if (more) sessions.length = limit;
+    return { sessions, more };
   }
 
   rename(id: string, title: string): ChatSession | undefined {
     const cur = this.get(id);
     if (!cur) return undefined;
-    this.#db.prepare('UPDATE chat_sessions SET title = ?, auto_title = 0 WHERE id = ?').run(title, id);
-    return this.#put({ ...cur, title, autoTitle: false });
+    const next = { ...cur, title, autoTitle: false };
+    this.#unsaved.put(id, next, { userFacing: true });
+    return this.#put(next);
   }
 
   /** Records activity (a prompt): moves the session to the top of the list; the first prompt titles an untitled session. */
@@ -162,15 +189,18 @@ export class ChatStore implements Disposable {
     const now = Math.max(this.#o.clock.now(), cur.updatedAt);
     const retitle = cur.autoTitle && prompt !== undefined;
     const title = retitle ? titleFromPrompt(prompt) : cur.title;
-    this.#db.prepare('UPDATE chat_sessions SET updated_at = ?, title = ?, auto_title = ? WHERE id = ?').run(now, title, retitle ? 0 : cur.autoTitle ? 1 : 0, id);
-    return this.#put({ ...cur, updatedAt: now, title, autoTitle: retitle ? false : cur.autoTitle });
+    const next = { ...cur, updatedAt: now, title, autoTitle: retitle ? false : cur.autoTitle };
+    // Kept even on a full disk: it records a prompt whose turn has started (and whose events are kept).
+    this.#unsaved.put(id, next);
+    return this.#put(next);
   }
 
   delete(id: string): boolean {
-    const n = Number(this.#db.prepare('DELETE FROM chat_sessions WHERE id = ?').run(id).changes);
+    if (this.get(id) === undefined) return false;
+    this.#unsaved.put(id, null, { userFacing: true });
     this.#cache.delete(id);
-    this.#count -= n;
-    return n > 0;
+    this.#count--;
+    return true;
   }
 
   #put(s: ChatSession): ChatSession {
@@ -202,6 +232,7 @@ export class ChatStore implements Disposable {
       cache_max_entries: this.#o.cacheMaxEntries,
       cache_evictions_total: this.#evictions,
       cache_trimmed_total: this.#trimmed,
+      unsaved_sessions: this.#unsaved.size,
     };
   }
 

@@ -97,6 +97,34 @@ export const optionSpecs = {
     atLimit: 'The process exits with code 1 at once; the kernel hangs up (SIGHUP) the shells of terminals whose PTY was still open.',
   }),
 
+  // --- storage --------------------------------------------------------------------------------
+  storageBusyTimeoutMs: int({
+    group: 'storage',
+    default: 5,
+    min: 0,
+    max: 60_000,
+    unit: 'ms',
+    help: 'How long one database statement waits when another process holds a lock on keel.db (a backup, an sqlite3 shell). node:sqlite waits on the main thread, so this is how long everything else waits: a few ms.',
+    atLimit: 'The write is kept in memory and retried in the background (10 ms doubling to 1 s); the server keeps answering; /healthz, /readyz, /debug/memory, /metrics and the UI show storage "degraded" until it lands.',
+  }),
+  storageMaxPendingWrites: int({
+    group: 'storage',
+    default: 10_000,
+    min: 1,
+    max: 10_000_000,
+    help: 'Writes kept in memory while keel.db cannot take them (locked by another process, disk full, I/O errors).',
+    atLimit: 'Further writes are refused: REST calls answer 503 {"error":"storage_unavailable"} (507 {"error":"insufficient_storage"} when the disk is full), a document stays unsaved in memory and is retried, a terminal tab is not remembered for the next start.',
+  }),
+  storageMaxPendingBytes: int({
+    group: 'storage',
+    default: 64 * MiB,
+    min: 64 * KiB,
+    max: 4 * 1024 * MiB,
+    unit: 'bytes',
+    help: 'Bytes of writes kept in memory while keel.db cannot take them (document states count in full).',
+    atLimit: 'As --storage-max-pending-writes.',
+  }),
+
   // --- HTTP and WebSocket limits --------------------------------------------------------------
   maxBodyBytes: int({
     group: 'http',
@@ -670,6 +698,23 @@ export const optionSpecs = {
     help: 'Largest single update (or initial sync) a client may send.',
     atLimit: 'The client gets an "error"/update_too_large message and is closed with 4413 (the update is not applied).',
   }),
+  maxDocUpdateStructs: int({
+    group: 'documents',
+    default: 65_536,
+    min: 16,
+    max: 10_000_000,
+    help: 'Most structs (runs of inserted or deleted text) one update may carry; decoding each costs memory before anything is applied. A full-state sync of a large, much-edited document carries tens of thousands.',
+    atLimit: 'The update is refused ("refused"/too_many_structs); the socket stays open and the document is unchanged.',
+  }),
+  maxDocApplyCpuMs: int({
+    group: 'documents',
+    default: 1_000,
+    min: 50,
+    max: 600_000,
+    unit: 'ms',
+    help: 'Most CPU time the document worker may spend applying one client update (Keel\'s own work on stored states, such as loading or encoding a document, gets 10 times as much, at least 10 s; wall time is capped at 10 times the CPU allowance). Yjs takes more than linear time on some valid updates (thousands of concurrent inserts at one place); documents live in a worker thread so the rest of Keel never waits, and this bounds how long the other documents do.',
+    atLimit: 'The worker is stopped and restarted with every loaded document restored; the update is refused ("refused"/too_expensive), the document is as it was and the socket stays open.',
+  }),
   maxDocPresenceBytes: int({
     group: 'documents',
     default: 4 * KiB,
@@ -754,6 +799,15 @@ export const optionSpecs = {
     unit: 'ms',
     help: 'How long a document stays in memory after its last editor left (a quick reload finds it loaded).',
     atLimit: 'The document is stored and unloaded (recorded in the cleanup log); a failed store keeps it loaded.',
+  }),
+  docWorkerIdleMs: int({
+    group: 'documents',
+    default: 10_000,
+    min: 0,
+    max: 86_400_000,
+    unit: 'ms',
+    help: 'The document worker (a V8 isolate with Yjs, ~10 MB of RSS) starts with the first use of a document and is stopped once no document has been loaded for this long; the next document starts it again.',
+    atLimit: 'The idle worker thread exits; no document is affected (none is loaded).',
   }),
   docLockTtlMs: int({
     group: 'documents',

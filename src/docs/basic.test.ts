@@ -29,7 +29,7 @@ describe('documents: REST', () => {
 
     const a = await srv.open(id);
     a.append('# Plan\n\n- one\n');
-    await waitFor(() => srv.mgr.room(id)?.text() === '# Plan\n\n- one\n', 'the server to have the text');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === '# Plan\n\n- one\n', 'the server to have the text');
     const e = await srv.api('GET', `/api/docs/${id}/export?format=md`);
     assert.equal(e.status, 200);
     assert.match(String(e.headers['content-type']), /^text\/markdown/);
@@ -171,7 +171,7 @@ describe('documents: shutdown and observability', () => {
       const id = await srv.create();
       const a = await srv.open(id);
       a.append('unsaved until shutdown');
-      await waitFor(() => srv.mgr.room(id)?.text() === 'unsaved until shutdown', 'edit');
+      await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'unsaved until shutdown', 'edit');
       assert.equal(srv.mgr.docs.loadState(id), null, 'the debounce has not stored it');
       assert.equal(srv.stats().dirty_documents, 1);
       const closing = srv.k.keel.close();
@@ -180,7 +180,7 @@ describe('documents: shutdown and observability', () => {
       await closing;
       const k2 = await startKeel({ dataDir });
       try {
-        assert.equal(k2.keel.ctx.services.docs!.exportMarkdown(id).text, 'unsaved until shutdown');
+        assert.equal((await k2.keel.ctx.services.docs!.exportMarkdown(id)).text, 'unsaved until shutdown');
       } finally {
         await k2.close();
       }
@@ -197,6 +197,8 @@ describe('documents: shutdown and observability', () => {
       a.append('observed');
       a.requestLock();
       await waitFor(() => a.lock, 'lock');
+      // Edits are applied in the document worker: the lock (main thread) can be answered first.
+      await waitFor(() => srv.stats().doc_bytes > 0, 'the edit to be applied');
       const mem = (await srv.api('GET', '/debug/memory')).json;
       const d = mem.subsystems.docs;
       assert.equal(d.documents_loaded, 1);

@@ -11,7 +11,7 @@ import type { Clock } from '../core/clock.ts';
 import { DisposableBase, listen, toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { TokenBucket } from '../core/rate-limiter.ts';
 import { closeWith } from '../http/ws.ts';
-import { controlMessage, decodeClientMessage, DocCloseCode, MalformedMessage, syncStep2Message, type ClientMessage } from './protocol.ts';
+import { controlMessage, decodeClientMessage, DocCloseCode, MalformedMessage, type ClientMessage } from './protocol.ts';
 import type { DocumentRoom, Refusal, RoomMember } from './room.ts';
 
 export interface ConnectionLimits {
@@ -129,7 +129,12 @@ export class DocConnection extends DisposableBase implements RoomMember {
     // Resync instead of replaying what was skipped: the full state is idempotent for the client.
     // Sent past the buffer check (it is under a quarter full now), or a document near the buffer
     // size would never get through.
-    if (!this.#closing) s.send(syncStep2Message(room.doc));
+    room.syncStep2().then(
+      (msg) => {
+        if (!this.#closing && !this.isDisposed && s.readyState === s.OPEN) s.send(msg);
+      },
+      (err) => this.#failed(room, err),
+    );
     this.send(controlMessage({ type: 'lock', lock: room.lockJson(), reason: 'resync' }));
     room.presenceSnapshotFor(this);
   }
@@ -186,24 +191,37 @@ export class DocConnection extends DisposableBase implements RoomMember {
     try {
       this.#dispatch(room, msg);
     } catch (err) {
-      if (err instanceof MalformedMessage) return this.fail(DocCloseCode.malformed, 'malformed_message', `Malformed message: ${err.message}`);
-      this.#log.error({ err, doc: room.id }, 'document message failed');
-      this.fail(1011, 'internal_error', 'Keel hit an unexpected error handling that message; it is logged.');
+      this.#failed(room, err);
     }
+  }
+
+  #failed(room: DocumentRoom, err: unknown): void {
+    // A room unloaded or deleted meanwhile answers with errors; its members were told already.
+    if (this.#closing || this.isDisposed || room.isDisposed) return;
+    if (err instanceof MalformedMessage) return this.fail(DocCloseCode.malformed, 'malformed_message', `Malformed message: ${err.message}`);
+    this.#log.error({ err, doc: room.id }, 'document message failed');
+    this.fail(1011, 'internal_error', 'Keel hit an unexpected error handling that message; it is logged.');
   }
 
   #dispatch(room: DocumentRoom, msg: ClientMessage): void {
     switch (msg.kind) {
       case 'sync-step1':
         // Over the send buffer the answer would only be skipped; the resync after draining covers it.
-        this.send(syncStep2Message(room.doc, msg.stateVector));
+        room.syncStep2(msg.stateVector).then(
+          (answer) => this.send(answer),
+          (err) => this.#failed(room, err),
+        );
         return;
       case 'update': {
         if (msg.update.byteLength > this.#limits.maxUpdateBytes) {
           this.#hooks.refused('update_too_large');
           return this.fail(DocCloseCode.updateTooLarge, 'update_too_large', `An update of ${msg.update.byteLength} bytes is over the limit of ${this.#limits.maxUpdateBytes} (option --max-doc-update-bytes); it was not applied.`);
         }
-        return this.#refused(room.applyUpdate(this, msg.update));
+        room.applyUpdate(this, msg.update).then(
+          (r) => this.#refused(r),
+          (err) => this.#failed(room, err),
+        );
+        return;
       }
       case 'awareness':
         return this.#refused(room.applyPresence(this, msg.entries));
@@ -224,7 +242,7 @@ export class DocConnection extends DisposableBase implements RoomMember {
   }
 
   #refused(r: Refusal | undefined): void {
-    if (!r) return;
+    if (!r || this.isDisposed) return;
     this.#hooks.refused(r.reason);
     this.control({ type: 'refused', ...r });
   }

@@ -53,13 +53,13 @@ describe('documents: hostile clients', () => {
     const id = await srv.create();
     const honest = await srv.open(id, { name: 'Honest' });
     honest.append(text);
-    await waitFor(() => srv.mgr.room(id)?.text() === text, 'the honest edit');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === text, 'the honest edit');
     return { id, honest };
   }
 
   /** The document is unchanged for the honest editor, who can still edit and be heard. */
   async function stillIntact(id: string, honest: DocClient, text: string): Promise<void> {
-    assert.equal(srv.mgr.room(id)!.text(), text);
+    assert.equal(await srv.mgr.room(id)!.text(), text);
     const other = await srv.open(id);
     await converged([other, honest], text, 'a fresh editor to see the intact text');
     honest.append('+');
@@ -136,7 +136,7 @@ describe('documents: hostile clients', () => {
     assert.equal(flood.controls.filter((m) => m.type === 'refused' && m.reason === 'rate_limited').length, 1, 'told once per run, not per message');
     assert.equal(flood.lastControl('error')?.code, 'flooding');
     assert.ok(srv.stats().refused_updates - before >= 29);
-    const text = srv.mgr.room(id)!.text();
+    const text = await srv.mgr.room(id)!.text();
     assert.ok(text.endsWith('honest text') || text.includes('honest text'));
     await flood.close();
     await stillIntact(id, honest, text);
@@ -162,7 +162,7 @@ describe('documents: hostile clients', () => {
     for (let i = 0; i < 6; i++) writer.sendRaw(updateMessage(foreignUpdate('y'.repeat(10 * KiB))));
     await waitFor(() => writer.lastControl('refused', (m) => m.reason === 'document_too_large'), 'document_too_large');
     assert.equal(writer.closeInfo, undefined);
-    const size = Y.encodeStateAsUpdate(srv.mgr.room(id)!.doc).byteLength;
+    const size = (await srv.mgr.room(id)!.encodeState()).byteLength;
     assert.ok(size <= 48 * KiB, `document stayed under the limit (${size})`);
     await writer.close();
     await honest.close();
@@ -209,7 +209,7 @@ describe('documents: slow reader', () => {
       }
       await waitFor(() => srv.stats().behind_connections === 1, 'the slow reader to be marked behind', { timeoutMs: 20_000 });
       for (let i = 0; i < 5; i++) writer.append('tail');
-      await waitFor(() => srv.mgr.room(id)!.text() === writer.text, 'the server to have every edit');
+      await waitFor(async () => (await srv.mgr.room(id)!.text()) === writer.text, 'the server to have every edit');
       raw.resume();
       await converged([slow], writer.text, 'the slow reader to catch up through a resync');
       assert.equal(srv.stats().behind_connections, 0);

@@ -33,9 +33,9 @@ describe('documents: edit locks', () => {
     assert.equal(r.lock.expiresAt, b.lock!.expiresAt);
     assert.match(r.message, /Ada/);
     a.append('!');
-    await waitFor(() => srv.mgr.room(id)!.text() === 'base!', 'A’s edit to apply');
+    await waitFor(async () => (await srv.mgr.room(id)!.text()) === 'base!', 'A’s edit to apply');
     await waitFor(() => a.text === 'base!', 'A to keep its own text');
-    assert.equal(srv.mgr.room(id)!.text(), 'base!', 'B’s refused edit never reached the document');
+    assert.equal(await srv.mgr.room(id)!.text(), 'base!', 'B’s refused edit never reached the document');
 
     // B asks for the lock: refused with the holder.
     b.requestLock();
@@ -69,7 +69,7 @@ describe('documents: edit locks', () => {
     b.requestLock();
     await waitFor(() => b.lock?.holder === b.connectionId, 'B to hold the lock');
     b.append('mine');
-    await waitFor(() => srv.mgr.room(id)?.text() === 'mine', 'B’s edit to apply');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'mine', 'B’s edit to apply');
     await b.close();
     await waitFor(() => srv.stats().locks_held === 0, 'no lock held once everyone left');
   });
@@ -93,7 +93,7 @@ describe('documents: edit locks', () => {
     assert.equal(b.lastControl('lock')!.reason, 'expired');
     assert.ok(srv.k.keel.ctx.audit.entries().some((e) => e.kind === 'lock-release' && e.detail.includes('expired')));
     b.append('free again');
-    await waitFor(() => srv.mgr.room(id)?.text() === 'free again', 'B can edit after expiry');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'free again', 'B can edit after expiry');
     // A ttl above the maximum is clamped; below the minimum raised.
     const big = await srv.api('POST', `/api/docs/${id}/lock`, { connection: b.connectionId, ttlMs: 86_400_000 });
     assert.equal(big.json.lock.ttlMs, 600_000);

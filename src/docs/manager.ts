@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import * as Y from 'yjs';
+import { DocEngine } from './doc-engine.ts';
 import { connectionLimiter, type KeelContext } from '../context.ts';
 import { CloseCode, KeelError, TooManyConnectionsError } from '../core/errors.ts';
 import { DisposableBase, toDisposable } from '../core/lifecycle.ts';
@@ -15,11 +16,11 @@ import type { Slot, SlotLimiter } from '../core/slot-limiter.ts';
 import { closeWith, keepAlive } from '../http/ws.ts';
 import { DocConnection, type ConnectionLimits } from './connection.ts';
 import { DocCloseCode } from './protocol.ts';
-import { CONTENT_NAME, DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
+import { DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
 import { DocumentStore, type DocRecord } from './store.ts';
-import { docsBudgetBytes } from './budget.ts';
+import { docsBudgetBytes, docWorkerHeapMb } from './budget.ts';
 
-export { DOC_MEMORY_FACTOR } from './budget.ts';
+export { DOC_MEMORY_FACTOR, RECOVERY_FACTOR } from './budget.ts';
 // For routes.ts, which loads this module (and Yjs with it) on first use only.
 export { cleanName } from './connection.ts';
 
@@ -59,6 +60,7 @@ export class DocumentManager extends DisposableBase {
   /** Unloads in flight, one per document (Hocuspocus' dedupe): a second caller gets the same promise. */
   readonly #unloading = new Map<string, Promise<boolean>>();
   readonly #connections = new Set<DocConnection>();
+  readonly #engine: DocEngine;
   #shuttingDown = false;
   #storeFailures = 0;
   #lastStoreError = '';
@@ -101,7 +103,23 @@ export class DocumentManager extends DisposableBase {
       lockCleared: (room, lock, reason) => {
         ctx.audit.record('docs', 'lock-release', `document ${room.id}: lock of ${lock.name} (${lock.holder}) released (${reason})`);
       },
+      failed: (room, err) => this.#roomFailed(room, err),
     };
+    this.#engine = new DocEngine({
+      applyCpuMs: o.maxDocApplyCpuMs,
+      maxDocBytes: o.maxDocBytes,
+      maxUpdateStructs: o.maxDocUpdateStructs,
+      heapMb: docWorkerHeapMb(o.maxLoadedDocs, o.maxDocBytes),
+      idleStopMs: o.docWorkerIdleMs,
+      log: this.#log,
+      onLost: (id, err) => {
+        const room = this.#rooms.get(id);
+        if (room) this.#roomFailed(room, err);
+      },
+    });
+    // Registered first, so disposed last (reverse order): the last-chance stores find their recovery data.
+    this.register(this.#engine);
+    ctx.observe.addMemoryPart('doc_worker', this.#engine);
     this.register(toDisposable(() => this.#disposeAll()));
   }
 
@@ -145,19 +163,17 @@ export class DocumentManager extends DisposableBase {
     this.docs.delete(id);
   }
 
-  /** The document's text (Markdown source); read from SQLite without loading it when not in memory. */
-  exportMarkdown(id: string): { title: string; text: string } {
+  /** The document's text (Markdown source); read from SQLite without loading it as a room when not in memory. */
+  async exportMarkdown(id: string): Promise<{ title: string; text: string }> {
     const rec = this.docs.get(id);
     if (!rec) throw docNotFound(id);
     const room = this.#rooms.get(id);
-    if (room && !room.isDisposed) return { title: rec.title, text: room.text() };
-    const state = this.docs.loadState(id);
-    const doc = new Y.Doc();
     try {
-      if (state?.byteLength) Y.applyUpdate(doc, state);
-      return { title: rec.title, text: doc.getText(CONTENT_NAME).toString() };
-    } finally {
-      doc.destroy();
+      if (room && !room.isDisposed) return { title: rec.title, text: await room.text() };
+      return { title: rec.title, text: await this.#engine.textOf(this.docs.loadState(id)) };
+    } catch (err) {
+      this.#log.error({ err, doc: id }, 'exporting a document failed');
+      throw new KeelError(500, 'export_failed', `Document ${id} could not be read: ${(err as Error).message}. Try again; the error is logged.`);
     }
   }
 
@@ -279,7 +295,7 @@ export class DocumentManager extends DisposableBase {
         }
         const rec = this.docs.get(id);
         if (!rec) throw docNotFound(id);
-        room = new DocumentRoom(id, rec.title, this.docs.loadState(id), this.#roomConfig, this.#roomHooks);
+        room = new DocumentRoom(id, rec.title, this.docs.loadState(id), this.#roomConfig, this.#roomHooks, this.#engine);
         this.#rooms.set(id, room);
       }
       // A room whose unload is storing right now is joined: the unload re-checks and keeps it.
@@ -319,9 +335,9 @@ export class DocumentManager extends DisposableBase {
     for (let i = 0; i < 4 && room.storing; i++) await room.storing;
     if (room.isDisposed) return true;
     if (!room.dirty || room.storing) return !room.dirty;
-    const { state, version } = room.beginStore();
     const p = (async () => {
       try {
+        const { state, version } = await room.beginStore();
         await this.docs.saveState(room.id, state, this.#ctx.clock.now());
         room.storeSucceeded(version, state.byteLength);
       } catch (err) {
@@ -388,11 +404,30 @@ export class DocumentManager extends DisposableBase {
       c.dispose();
     }
     for (const room of this.#rooms.values()) {
-      // Last chance (shutdown() normally stored them): node:sqlite writes synchronously.
-      if (room.dirty && !room.storing) void this.storeRoom(room);
+      // Last chance (shutdown() normally stored them): the worker cannot answer in time, so the
+      // state is merged here from what the engine keeps to restore it (Y.mergeUpdates reads and
+      // rewrites structs without integrating them: linear, and these updates were all applied once).
+      if (room.dirty && !room.storing) {
+        const rec = this.#engine.recovered(room.id);
+        if (rec) {
+          const parts = [rec.state ?? new Uint8Array([0, 0]), ...rec.updates];
+          void this.docs.saveState(room.id, parts.length === 1 ? parts[0]! : Y.mergeUpdates(parts), this.#ctx.clock.now()).catch((err) => {
+            this.#log.error({ err, doc: room.id }, 'storing a document at shutdown failed');
+          });
+        }
+      }
       room.dispose();
     }
     this.#rooms.clear();
+  }
+
+  /** The room's document could not be loaded or restored: its editors are told (1011) and it is dropped, unsaved edits with it. */
+  #roomFailed(room: DocumentRoom, err: Error): void {
+    this.#log.error({ err, doc: room.id }, 'a document could not be loaded');
+    this.#ctx.audit.record('docs', 'load-failed', `document ${room.id} could not be loaded: ${err.message}`);
+    for (const m of [...room.members]) (m as DocConnection).fail(CloseCode.internalError, 'internal_error', `The document could not be opened: ${err.message}`);
+    if (this.#rooms.get(room.id) === room) this.#rooms.delete(room.id);
+    room.dispose();
   }
 
   // --- observability --------------------------------------------------------------------------
@@ -429,6 +464,16 @@ export class DocumentManager extends DisposableBase {
       rate_limit_buckets: this.#connections.size,
       behind_connections: behind,
       refused_updates: this.#refused,
+      yjs_loaded: 1,
+      worker_running: this.#engine.running,
+      worker_starts: this.#engine.starts,
+      worker_idle_stops: this.#engine.idleStops,
+      worker_requests_in_flight: this.#engine.inflight,
+      worker_documents: this.#engine.rooms,
+      worker_restarts: this.#engine.restarts,
+      apply_timeouts: this.#engine.timeouts,
+      slowest_request_cpu_ms: Math.round(this.#engine.slowestCpuMs),
+      recovery_bytes: this.#engine.recoveryBytes,
     };
   }
 

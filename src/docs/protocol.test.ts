@@ -14,9 +14,9 @@ describe('documents: protocol codec', () => {
   it('round-trips sync, awareness and control messages', () => {
     const doc = new Y.Doc();
     doc.getText('content').insert(0, 'abc');
-    const s1 = decodeClientMessage(syncStep1Message(doc));
+    const s1 = decodeClientMessage(syncStep1Message(Y.encodeStateVector(doc)));
     assert.equal(s1.kind, 'sync-step1');
-    const s2 = decodeClientMessage(syncStep2Message(doc));
+    const s2 = decodeClientMessage(syncStep2Message(Y.encodeStateAsUpdate(doc)));
     assert.ok(s2.kind === 'update' && s2.step === 'step2');
     const u = decodeClientMessage(updateMessage(Y.encodeStateAsUpdate(doc)));
     assert.ok(u.kind === 'update' && u.step === 'update');

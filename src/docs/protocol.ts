@@ -156,20 +156,21 @@ export function awarenessMessage(entries: readonly AwarenessEntry[]): Uint8Array
   return encoding.toUint8Array(e);
 }
 
-export function syncStep1Message(doc: Y.Doc): Uint8Array {
+/** SyncStep1: our state vector (`Y.encodeStateVector`). */
+export function syncStep1Message(stateVector: Uint8Array): Uint8Array {
   const e = encoding.createEncoder();
   encoding.writeVarUint(e, MessageType.sync);
   encoding.writeVarUint(e, SyncStep.step1);
-  encoding.writeVarUint8Array(e, Y.encodeStateVector(doc));
+  encoding.writeVarUint8Array(e, stateVector);
   return encoding.toUint8Array(e);
 }
 
-/** SyncStep2: what `doc` has that a peer with `stateVector` lacks (everything without one). */
-export function syncStep2Message(doc: Y.Doc, stateVector?: Uint8Array): Uint8Array {
+/** SyncStep2: what a peer lacks (`Y.encodeStateAsUpdate(doc, itsStateVector)`). */
+export function syncStep2Message(update: Uint8Array): Uint8Array {
   const e = encoding.createEncoder();
   encoding.writeVarUint(e, MessageType.sync);
   encoding.writeVarUint(e, SyncStep.step2);
-  encoding.writeVarUint8Array(e, Y.encodeStateAsUpdate(doc, stateVector));
+  encoding.writeVarUint8Array(e, update);
   return encoding.toUint8Array(e);
 }
 

@@ -1,17 +1,18 @@
 /**
- * One loaded document and the editors in it: the Y.Doc, the presence table, the edit lock (a
- * lease), the debounced store schedule and the unload grace timer. Everything a member owns here
- * (presence entries, the lock) is removed in `leave`, so nothing in a room outlives its client.
- * The room never talks to sockets or SQLite: members are `RoomMember`s, storing and unloading are
- * the manager's, asked for through `RoomHooks`.
+ * One loaded document and the editors in it: the presence table, the edit lock (a lease), the
+ * debounced store schedule and the unload grace timer. The Y.Doc itself lives in the document
+ * worker (doc-engine.ts): every Yjs operation is a request to it, answered in order, so an answer
+ * reflects every edit sent before it. Everything a member owns here (presence entries, the lock)
+ * is removed in `leave`, so nothing in a room outlives its client. The room never talks to sockets
+ * or SQLite: members are `RoomMember`s, storing and unloading are the manager's, asked for through
+ * `RoomHooks`.
  */
-import * as Y from 'yjs';
 import type { Clock } from '../core/clock.ts';
 import type { Disposable } from '../core/lifecycle.ts';
-import { awarenessMessage, controlMessage, MalformedMessage, syncStep1Message, updateMessage, type AwarenessEntry } from './protocol.ts';
+import { MalformedUpdate, type DocEngine } from './doc-engine.ts';
+import { awarenessMessage, controlMessage, MalformedMessage, syncStep1Message, syncStep2Message, updateMessage, type AwarenessEntry } from './protocol.ts';
 
-/** The shared text every editor binds to (`ydoc.getText('content')`): Markdown source. */
-export const CONTENT_NAME = 'content';
+export { CONTENT_NAME } from './schema.ts';
 /** Presence entries one connection may own (one per Y.Doc in the page; a few tabs share none). */
 export const MAX_PRESENCE_PER_MEMBER = 4;
 /** Shortest lock a client may ask for. */
@@ -38,7 +39,7 @@ export type LockReason = 'acquired' | 'renewed' | 'released' | 'expired' | 'disc
 
 /** Why an update, presence entry or lock request was not applied. */
 export interface Refusal {
-  reason: 'locked' | 'lock_held' | 'document_too_large' | 'presence_too_large' | 'not_lock_holder';
+  reason: 'locked' | 'lock_held' | 'document_too_large' | 'presence_too_large' | 'not_lock_holder' | 'unsupported_content' | 'too_many_structs' | 'too_expensive';
   message: string;
   lock?: LockJson;
 }
@@ -61,6 +62,8 @@ export interface RoomHooks {
   idle(room: DocumentRoom): void;
   /** A lock ended for a reason other than its holder's unlock (for the cleanup log). */
   lockCleared(room: DocumentRoom, lock: LockJson, reason: LockReason): void;
+  /** The document could not be loaded (or restored after a worker restart): the room is unusable. */
+  failed(room: DocumentRoom, err: Error): void;
 }
 
 interface Lease {
@@ -80,7 +83,6 @@ interface PresenceEntry {
 export class DocumentRoom {
   readonly id: string;
   title: string;
-  readonly doc: Y.Doc;
   readonly members = new Set<RoomMember>();
   /** Last join, leave or edit (LRU order for unloading). */
   lastActive: number;
@@ -89,29 +91,30 @@ export class DocumentRoom {
   lastStoreError: string | undefined;
   readonly #cfg: RoomConfig;
   readonly #hooks: RoomHooks;
+  readonly #engine: DocEngine;
   readonly #presence = new Map<number, PresenceEntry>();
   #lease: Lease | undefined;
   #version = 0;
   #storedVersion = 0;
-  /** Encoded size: exact after load and store, plus the size of each applied update since. */
+  /** Encoded size, as the worker last reported it (exact after load and store, an estimate between). */
   #bytes: number;
-  #measuredVersion = -1;
   #firstDirtyAt: number | undefined;
   #storeTimer: Disposable | undefined;
   #idleTimer: Disposable | undefined;
   #disposed = false;
 
-  constructor(id: string, title: string, state: Uint8Array | null, cfg: RoomConfig, hooks: RoomHooks) {
+  /** Loads the stored `state` into the worker; requests made meanwhile are answered after it (in order). */
+  constructor(id: string, title: string, state: Uint8Array | null, cfg: RoomConfig, hooks: RoomHooks, engine: DocEngine) {
     this.id = id;
     this.title = title;
     this.#cfg = cfg;
     this.#hooks = hooks;
-    this.doc = new Y.Doc();
-    if (state && state.byteLength) Y.applyUpdate(this.doc, state);
+    this.#engine = engine;
     this.#bytes = state?.byteLength ?? 0;
     this.lastActive = cfg.clock.now();
-    // Attached after the initial load: loading is not an edit.
-    this.doc.on('update', this.#onUpdate);
+    engine.load(id, state, 0).catch((err: Error) => {
+      if (!this.#disposed) hooks.failed(this, err);
+    });
   }
 
   get isDisposed(): boolean {
@@ -134,8 +137,19 @@ export class DocumentRoom {
     return this.members.size === 0 && !this.storing && !this.#disposed;
   }
 
-  text(): string {
-    return this.doc.getText(CONTENT_NAME).toString();
+  /** The text as of every edit applied before this call. */
+  text(): Promise<string> {
+    return this.#engine.text(this.id);
+  }
+
+  /** SyncStep2 for a peer at `stateVector` (everything without one). */
+  async syncStep2(stateVector?: Uint8Array): Promise<Uint8Array> {
+    return syncStep2Message((await this.#engine.encode(this.id, stateVector)).state);
+  }
+
+  /** The whole state as an update (tests, export). */
+  async encodeState(): Promise<Uint8Array> {
+    return (await this.#engine.encode(this.id)).state;
   }
 
   // --- members ------------------------------------------------------------------------------
@@ -148,8 +162,12 @@ export class DocumentRoom {
     this.members.add(member);
     this.lastActive = this.#cfg.clock.now();
     member.send(controlMessage({ type: 'hello', ...hello, document: { id: this.id, title: this.title }, lock: this.lockJson() }));
-    member.send(syncStep1Message(this.doc));
     if (this.#presence.size) member.send(this.#presenceSnapshot());
+    // A member gone meanwhile is not sent to (send checks its socket); a failed load closes everyone.
+    this.#engine.stateVector(this.id).then(
+      (sv) => this.members.has(member) && member.send(syncStep1Message(sv)),
+      () => {},
+    );
   }
 
   /** Removes a member and everything it owns here (presence, lock); starts the grace when empty. */
@@ -186,66 +204,51 @@ export class DocumentRoom {
   // --- edits --------------------------------------------------------------------------------
 
   /**
-   * Applies a client's update unless the lock or the size limit refuses it. Throws MalformedMessage
-   * if the update does not decode: it is parsed in full before anything touches the document, so a
-   * garbage frame can never leave the shared state half-applied.
+   * Applies a client's update in the worker unless the schema, the lock, the size limit or the time
+   * limit refuses it (doc-engine.ts, schema.ts); resolves to the refusal, if any. Rejects with
+   * MalformedMessage if the update does not decode: it is parsed in full before anything touches the
+   * document, so a garbage frame never leaves the shared state half-applied.
    */
-  applyUpdate(member: RoomMember, update: Uint8Array): Refusal | undefined {
-    try {
-      Y.decodeUpdate(update);
-    } catch (err) {
-      throw new MalformedMessage(`update does not decode: ${(err as Error).message}`);
-    }
-    let contained: boolean | undefined;
-    const isNoop = () => (contained ??= Y.snapshotContainsUpdate(Y.snapshot(this.doc), update));
+  async applyUpdate(member: RoomMember, update: Uint8Array): Promise<Refusal | undefined> {
     const lease = this.#activeLease();
-    if (lease && lease.holder !== member && !isNoop()) {
-      return { reason: 'locked', message: `${lease.holder.name} is editing this document alone until ${new Date(lease.expiresAt).toISOString()}; your change was not applied.`, lock: this.lockJson()! };
-    }
-    if (this.#bytes + update.byteLength > this.#cfg.maxDocBytes) {
-      // The running estimate over-counts (merged and deleted content shrinks when encoded): measure,
-      // once per version, so refused updates near the limit cost no repeated full encodes.
-      if (this.#measuredVersion !== this.#version) {
-        this.#bytes = Y.encodeStateAsUpdate(this.doc).byteLength;
-        this.#measuredVersion = this.#version;
-      }
-      if (this.#bytes + update.byteLength > this.#cfg.maxDocBytes && !isNoop()) {
-        return { reason: 'document_too_large', message: `The document is ${this.#bytes} bytes; this change would take it past the limit of ${this.#cfg.maxDocBytes} bytes (option --max-doc-bytes). It was not applied.` };
-      }
-    }
+    const lockedOut = !!lease && lease.holder !== member;
+    const locked = lockedOut ? { message: `${lease.holder.name} is editing this document alone until ${new Date(lease.expiresAt).toISOString()}; your change was not applied.`, lock: this.lockJson()! } : undefined;
+    let a;
     try {
-      Y.applyUpdate(this.doc, update, member);
+      a = await this.#engine.apply(this.id, update, lockedOut);
     } catch (err) {
-      throw new MalformedMessage(`update could not be applied: ${(err as Error).message}`);
+      if (err instanceof MalformedUpdate) throw new MalformedMessage(err.message);
+      throw err;
     }
-    // Structs waiting for missing dependencies emit no 'update' but hold memory: count them.
-    if (this.doc.store.pendingStructs || this.doc.store.pendingDs) this.#bytes = Y.encodeStateAsUpdate(this.doc).byteLength;
+    if (!a.applied) return a.reason === 'locked' ? { reason: 'locked', ...locked! } : { reason: a.reason, message: a.message };
+    if (this.#disposed) return undefined;
+    this.#bytes = a.bytes;
+    if (a.update) this.#onUpdate(a.update, a.version, member);
     return undefined;
   }
 
-  #onUpdate = (update: Uint8Array, origin: unknown): void => {
-    this.#version++;
-    this.#bytes += update.byteLength;
+  #onUpdate(update: Uint8Array, version: number, origin: RoomMember): void {
+    this.#version = version;
     const now = this.#cfg.clock.now();
     this.lastActive = now;
-    this.broadcast(updateMessage(update), origin as RoomMember | undefined);
+    this.broadcast(updateMessage(update), origin);
     this.#firstDirtyAt ??= now;
     this.#storeTimer?.dispose();
     const delay = Math.max(0, Math.min(this.#cfg.storeDebounceMs, this.#firstDirtyAt + this.#cfg.storeMaxDebounceMs - now));
     this.#storeTimer = this.#cfg.clock.setTimeout(this.#storeDue, delay);
-  };
+  }
 
   #storeDue = (): void => {
     this.#storeTimer = undefined;
     if (!this.#disposed) this.#hooks.storeDue(this);
   };
 
-  /** Called by the manager as a store starts: returns the state to write and its version. */
-  beginStore(): { state: Uint8Array; version: number } {
+  /** Called by the manager as a store starts: resolves to the state to write and its version. */
+  beginStore(): Promise<{ state: Uint8Array; version: number }> {
     this.#storeTimer?.dispose();
     this.#storeTimer = undefined;
     this.#firstDirtyAt = undefined;
-    return { state: Y.encodeStateAsUpdate(this.doc), version: this.#version };
+    return this.#engine.encode(this.id);
   }
 
   /** The store of `version` succeeded. */
@@ -378,7 +381,6 @@ export class DocumentRoom {
     this.#presence.clear();
     for (const m of this.members) m.presenceIds.clear();
     this.members.clear();
-    this.doc.off('update', this.#onUpdate);
-    this.doc.destroy();
+    this.#engine.drop(this.id);
   }
 }

@@ -19,7 +19,7 @@ import type { KeelContext } from '../context.ts';
 import { CloseCode, KeelError } from '../core/errors.ts';
 import { sendError } from '../http/errors.ts';
 import { acquireOrClose, closeWith } from '../http/ws.ts';
-import { DOC_MEMORY_FACTOR, docsBudgetBytes } from './budget.ts';
+import { DOC_MEMORY_FACTOR, docsBudgetBytes, RECOVERY_FACTOR } from './budget.ts';
 import type { DocumentManager } from './manager.ts';
 
 declare module '../context.ts' {
@@ -77,7 +77,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   ctx.observe.addBudget(
     'docs',
     docsBudgetBytes(ctx.options),
-    `max loaded docs × max doc bytes × ${DOC_MEMORY_FACTOR} (Y.Doc in memory vs encoded) + max doc connections × (send buffer + pre-join buffer + max frame)`,
+    `max loaded docs × max doc bytes × (${DOC_MEMORY_FACTOR}, the Y.Doc in the document worker vs encoded, + ${RECOVERY_FACTOR}, what the main thread keeps to restore it) + max doc connections × (send buffer + pre-join buffer + max frame)`,
   );
   ctx.onShutdown(() => loaded?.shutdown());
 
@@ -112,7 +112,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
     const { id } = parse(idParams, req.params);
     const { format } = parse(exportQuery, req.query);
     if (format !== undefined && format !== 'md') throw new KeelError(400, 'unsupported_format', `Export format "${format}" is not supported; use ?format=md.`);
-    const { title, text } = manager().exportMarkdown(id);
+    const { title, text } = await manager().exportMarkdown(id);
     return reply
       .type('text/markdown; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${exportFilename(title)}"`)

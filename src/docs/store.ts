@@ -3,9 +3,17 @@
  * (`Y.encodeStateAsUpdate`). Metadata calls are synchronous (node:sqlite); `saveState` is async in
  * shape so that the unload path re-checks after it as it would for a remote store, and so tests can
  * make it slow or failing.
+ *
+ * Writes go through the storage writer (src/store/writer.ts): while the database cannot take them
+ * (locked by another process, disk full) a document's row — its state included — waits in memory,
+ * visible to every read here (`#unsaved`), and lands when it can; a newer write of the same document
+ * replaces the one waiting. `saveState` resolves once the state is stored or kept; it rejects when the
+ * writer cannot keep it (its limits), and the document then stays dirty in its room. Creating,
+ * renaming and deleting are refused with 507 while the disk is full.
  */
 import crypto from 'node:crypto';
-import { migrate, type Database } from '../store/db.ts';
+import { migrate, storageOf, type Database } from '../store/db.ts';
+import { UnsavedRows } from '../store/unsaved.ts';
 
 export interface DocRecord {
   id: string;
@@ -38,45 +46,92 @@ const MIGRATIONS = [
 
 const toRecord = (r: Row): DocRecord => ({ id: r.id, title: r.title, createdAt: r.created_at, updatedAt: r.updated_at, bytes: r.bytes });
 
+/** A row waiting to be stored: its metadata, and its state when that changed (`undefined`: the stored one stands). */
+interface UnsavedDoc {
+  rec: DocRecord;
+  state: Uint8Array | null | undefined;
+}
+
 export class DocumentStore {
   readonly #db: Database;
+  readonly #unsaved: UnsavedRows<UnsavedDoc>;
 
   constructor(db: Database) {
     this.#db = db;
     migrate(db, 'docs', MIGRATIONS);
+    const withState = db.prepare(
+      'INSERT INTO docs (id, title, created_at, updated_at, bytes, state) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title, updated_at = excluded.updated_at, bytes = excluded.bytes, state = excluded.state',
+    );
+    const metaOnly = db.prepare('INSERT INTO docs (id, title, created_at, updated_at, bytes, state) VALUES (?, ?, ?, ?, 0, NULL) ON CONFLICT(id) DO UPDATE SET title = excluded.title, updated_at = excluded.updated_at');
+    const remove = db.prepare('DELETE FROM docs WHERE id = ?');
+    this.#unsaved = new UnsavedRows<UnsavedDoc>(storageOf(db), {
+      prefix: 'doc:',
+      write: (id, d) => {
+        if (!d) return void remove.run(id);
+        const r = d.rec;
+        if (d.state === undefined) metaOnly.run(r.id, r.title, r.createdAt, r.updatedAt);
+        else withState.run(r.id, r.title, r.createdAt, r.updatedAt, d.state?.byteLength ?? 0, d.state);
+      },
+      label: (id, d) => (d ? `document ${id} (${JSON.stringify(d.rec.title.slice(0, 60))})` : `deletion of document ${id}`),
+      bytes: (d) => 300 + (d ? d.rec.title.length * 2 + (d.state?.byteLength ?? 0) : 0),
+    });
   }
 
   create(title: string, now: number): DocRecord {
     const id = 'd_' + crypto.randomBytes(9).toString('base64url');
-    this.#db.prepare('INSERT INTO docs (id, title, created_at, updated_at, bytes, state) VALUES (?, ?, ?, ?, 0, NULL)').run(id, title, now, now);
-    return { id, title, createdAt: now, updatedAt: now, bytes: 0 };
+    const rec = { id, title, createdAt: now, updatedAt: now, bytes: 0 };
+    this.#unsaved.put(id, { rec, state: null }, { userFacing: true });
+    return rec;
   }
 
   get(id: string): DocRecord | undefined {
+    const u = this.#unsaved.get(id);
+    if (u !== undefined) return u?.rec;
     const r = this.#db.prepare('SELECT id, title, created_at, updated_at, bytes FROM docs WHERE id = ?').get(id) as Row | undefined;
     return r && toRecord(r);
   }
 
   list(limit: number): DocRecord[] {
-    return (this.#db.prepare('SELECT id, title, created_at, updated_at, bytes FROM docs ORDER BY updated_at DESC, id LIMIT ?').all(limit) as unknown as Row[]).map(toRecord);
+    // Unsaved rows replace theirs: ask for as many more rows as there are unsaved ones.
+    const rows = (this.#db.prepare('SELECT id, title, created_at, updated_at, bytes FROM docs ORDER BY updated_at DESC, id LIMIT ?').all(limit + this.#unsaved.size) as unknown as Row[]).map(toRecord);
+    if (!this.#unsaved.size) return rows.slice(0, limit);
+    const out = rows.filter((r) => this.#unsaved.get(r.id) === undefined);
+    for (const [, d] of this.#unsaved.entries()) if (d) out.push(d.rec);
+    out.sort((a, b) => b.updatedAt - a.updatedAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out.slice(0, limit);
   }
 
   rename(id: string, title: string, now: number): DocRecord | undefined {
-    this.#db.prepare('UPDATE docs SET title = ?, updated_at = ? WHERE id = ?').run(title, now, id);
-    return this.get(id);
+    const cur = this.get(id);
+    if (!cur) return undefined;
+    const rec = { ...cur, title, updatedAt: now };
+    this.#unsaved.put(id, { rec, state: this.#unsaved.get(id)?.state }, { userFacing: true });
+    return rec;
   }
 
   delete(id: string): boolean {
-    return Number(this.#db.prepare('DELETE FROM docs WHERE id = ?').run(id).changes) > 0;
+    if (!this.get(id)) return false;
+    this.#unsaved.put(id, null, { userFacing: true });
+    return true;
   }
 
   loadState(id: string): Uint8Array | null {
+    const u = this.#unsaved.get(id);
+    if (u === null) return null;
+    if (u?.state !== undefined) return u.state;
     const r = this.#db.prepare('SELECT state FROM docs WHERE id = ?').get(id) as { state: Uint8Array | null } | undefined;
     return r?.state ?? null;
   }
 
-  /** Writes a document's state. A document deleted meanwhile is left deleted (no row is created). */
+  /** Writes a document's state, or has the storage writer keep it. A document deleted meanwhile is left deleted (no row is created). */
   async saveState(id: string, state: Uint8Array, now: number): Promise<void> {
-    this.#db.prepare('UPDATE docs SET state = ?, bytes = ?, updated_at = ? WHERE id = ?').run(state, state.byteLength, now, id);
+    const cur = this.get(id);
+    if (!cur) return;
+    this.#unsaved.put(id, { rec: { ...cur, bytes: state.byteLength, updatedAt: now }, state });
+  }
+
+  /** Documents whose row waits in memory for the database. */
+  get unsaved(): number {
+    return this.#unsaved.size;
   }
 }

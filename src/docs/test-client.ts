@@ -92,7 +92,7 @@ export class DocClient {
       };
       ws.once('close', (code, reason) => {
         clearTimeout(timer);
-        if (!client.hello) reject(new Error(`document socket closed before hello: ${code} ${reason.toString()}`));
+        if (!client.synced) reject(new Error(`document socket closed before ${client.hello ? 'the first sync' : 'hello'}: ${code} ${reason.toString()}`));
       });
       ws.once('error', (err) => {
         clearTimeout(timer);

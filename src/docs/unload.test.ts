@@ -20,8 +20,8 @@ describe('documents: store and unload', () => {
     const id = await srv.create();
     const a = await srv.open(id);
     for (let i = 0; i < 50; i++) a.insert(Math.floor(i / 2), String(i % 10));
-    await waitFor(() => srv.mgr.room(id)?.text() === a.text, 'the server to have every edit');
-    const before = Y.encodeStateAsUpdate(srv.mgr.room(id)!.doc);
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === a.text, 'the server to have every edit');
+    const before = (await srv.mgr.room(id)!.encodeState());
     const loadedBefore = srv.stats().documents_loaded;
     await a.close();
     await waitFor(() => srv.mgr.room(id)?.members.size === 0, 'the editor to be gone');
@@ -37,7 +37,7 @@ describe('documents: store and unload', () => {
 
     const b = await srv.open(id);
     await waitFor(() => b.synced, 'sync');
-    assert.deepEqual(Buffer.from(Y.encodeStateAsUpdate(srv.mgr.room(id)!.doc)), Buffer.from(stored), 'reloaded byte for byte');
+    assert.deepEqual(Buffer.from((await srv.mgr.room(id)!.encodeState())), Buffer.from(stored), 'reloaded byte for byte');
     const ref = new Y.Doc();
     Y.applyUpdate(ref, before);
     assert.equal(b.text, ref.getText('content').toString());
@@ -49,7 +49,7 @@ describe('documents: store and unload', () => {
     const id = await srv.create();
     const a = await srv.open(id);
     a.append('stay');
-    await waitFor(() => srv.mgr.room(id)?.text() === 'stay', 'edit');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'stay', 'edit');
     const room = srv.mgr.room(id)!;
     await a.close();
     await waitFor(() => room.members.size === 0, 'a gone');
@@ -69,7 +69,7 @@ describe('documents: store and unload', () => {
     const id = await srv.create();
     const a = await srv.open(id);
     a.append('racing');
-    await waitFor(() => srv.mgr.room(id)?.text() === 'racing', 'edit');
+    await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'racing', 'edit');
     const room = srv.mgr.room(id)!;
     const real = srv.mgr.docs.saveState;
     let release!: () => void;
@@ -114,7 +114,7 @@ describe('documents: store and unload', () => {
     };
     try {
       a.append('precious');
-      await waitFor(() => srv.mgr.room(id)?.text() === 'precious', 'edit');
+      await waitFor(async () => (await srv.mgr.room(id)?.text()) === 'precious', 'edit');
       await a.close();
       await waitFor(() => srv.mgr.room(id)?.members.size === 0, 'a gone');
       clock.advance(GRACE);
@@ -159,7 +159,7 @@ describe('documents: store and unload', () => {
     for (let i = 1; i <= (MAX_DEBOUNCE / (DEBOUNCE / 2)) + 1; i++) {
       a.append(String(i % 10));
       const v = srv.mgr.room(id)!.version;
-      await waitFor(() => srv.mgr.room(id)!.version > v - 1 && srv.mgr.room(id)!.text() === a.text, 'edit applied');
+      await waitFor(async () => srv.mgr.room(id)!.version > v - 1 && (await srv.mgr.room(id)!.text()) === a.text, 'edit applied');
       clock.advance(DEBOUNCE / 2);
       await new Promise((r) => setTimeout(r, 5));
       const now = srv.mgr.docs.loadState(id)!.byteLength;
@@ -178,7 +178,7 @@ describe('documents: store and unload', () => {
     const ids = [await srv.create('one'), await srv.create('two'), await srv.create('three'), await srv.create('four')];
     const c0 = await srv.open(ids[0]!);
     c0.append('zero');
-    await waitFor(() => srv.mgr.room(ids[0]!)?.text() === 'zero', 'edit');
+    await waitFor(async () => (await srv.mgr.room(ids[0]!)?.text()) === 'zero', 'edit');
     await c0.close();
     const c1 = await srv.open(ids[1]!);
     const c2 = await srv.open(ids[2]!);
@@ -186,7 +186,7 @@ describe('documents: store and unload', () => {
     assert.equal(srv.stats().documents_loaded, 3);
     const c3 = await srv.open(ids[3]!);
     assert.ok(!srv.mgr.room(ids[0]!), 'the idle one was unloaded');
-    assert.equal(srv.mgr.exportMarkdown(ids[0]!).text, 'zero', '…after being stored');
+    assert.equal((await srv.mgr.exportMarkdown(ids[0]!)).text, 'zero', '…after being stored');
     assert.equal(srv.stats().documents_loaded, 3);
     await assert.rejects(srv.open(ids[0]!), (err: any) => err.status === 503 && JSON.parse(err.body).error === 'too_many_documents');
     await Promise.all([c1.close(), c2.close(), c3.close()]);

@@ -9,6 +9,7 @@ import type { KeelContext } from '../context.ts';
 import { toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { IdleCollector } from './idle-gc.ts';
+import { storageOfContext } from '../store/db.ts';
 import { memoryReport } from './memory-report.ts';
 import { createMetrics } from './metrics.ts';
 
@@ -74,12 +75,17 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
   ctx.observe.addSubsystem('heap_profiler', () => ({ running: profiler ? 1 : 0, interval_bytes: ctx.options.heapProfileIntervalBytes }));
   ctx.observe.addSubsystem('http', () => app.keelHttp.stats());
 
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  // Storage degraded (keel.db locked or full: writes kept in memory) is not a liveness or readiness
+  // failure — Keel serves and loses nothing — so both stay 200 and say it.
+  const storage = storageOfContext(ctx);
+  app.get('/healthz', { config: { public: true } }, async () => (storage ? { status: 'ok', storage: storage.health().state } : { status: 'ok' }));
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
     if (ctx.health.shedding) {
       return sendError(reply, 503, 'overloaded', `Shedding load: memory is past the critical threshold (${ctx.options.memoryCriticalMb} MB RSS).`, { status: 'shedding' });
     }
-    return { status: 'ready', health: ctx.health.state };
+    if (!storage) return { status: 'ready', health: ctx.health.state };
+    const h = storage.health();
+    return { status: 'ready', health: ctx.health.state, storage: { state: h.state, reason: h.reason, since: h.since, pending_writes: h.pending_writes } };
   });
 
   app.get('/metrics', async (_req, reply) => {

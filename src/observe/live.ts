@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { connectionLimiter, type KeelContext } from '../context.ts';
 import { CloseCode } from '../core/errors.ts';
 import { refuseWhenFull, acquireOrClose, closeWith, keepAlive, socketScope } from '../http/ws.ts';
+import { storageOfContext } from '../store/db.ts';
 import { memoryReport } from './memory-report.ts';
 
 /**
@@ -35,8 +36,11 @@ export function registerLive(app: FastifyInstance, ctx: KeelContext): void {
       const r = memoryReport(ctx);
       // Worker heaps are asynchronous to read: this sample shows the last answer, the next one this.
       void ctx.observe.refreshMemoryParts();
-      socket.send(JSON.stringify({ type: 'sample', sample: ctx.health.history().at(-1) ?? null, memory: r.memory, connections: r.connections, health: r.health, handles: r.handles }));
+      socket.send(JSON.stringify({ type: 'sample', sample: ctx.health.history().at(-1) ?? null, memory: r.memory, connections: r.connections, health: r.health, handles: r.handles, storage: r.storage }));
     };
+    // The UI's storage banner should not wait for the next sample: push when the state changes.
+    const storage = storageOfContext(ctx);
+    if (storage) scope.add(storage.subscribe(push));
     socket.on('message', () => {
       // The feed is one-way; inbound frames are size-capped by maxPayload and otherwise ignored.
     });

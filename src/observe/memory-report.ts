@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import v8 from 'node:v8';
 import type { KeelContext } from '../context.ts';
+import { storageOfContext } from '../store/db.ts';
 
 const MB = 1024 * 1024;
 const mb = (n: number) => Math.round((n / MB) * 10) / 10;
@@ -52,7 +53,7 @@ const CODE_SPACES = new Set(['code_space', 'code_large_object_space']);
  * - heap: the main thread's V8 heap (physical pages, without code);
  * - code: machine code V8 compiled (its code spaces);
  * - array_buffers: Buffer and ArrayBuffer contents (PTY output, socket frames);
- * - workers: the V8 heaps of worker threads (terminal mirrors), from `parts.workers`;
+ * - workers: the V8 heaps of worker threads (terminal mirrors, documents), the sum of `parts`;
  * - binaries: pages mapped from files (Node's executable, shared libraries, native addons): shared
  *   and clean, the kernel can drop them and read them again;
  * - other: the rest of the private memory: malloc (V8's compiler zones, SQLite, libuv, Node's own
@@ -70,7 +71,8 @@ export function memoryBreakdown(parts: Record<string, number> = {}) {
   const rss = proc?.rss ?? mu.rss;
   const binaries = proc?.file ?? 0;
   const anon = proc ? proc.anon : rss;
-  const workers = parts.workers ?? 0;
+  // Every registered part is a worker isolate's heap (terminal mirrors, the document worker).
+  const workers = Object.values(parts).reduce((n, b) => n + b, 0);
   const arrayBuffers = mu.arrayBuffers;
   // Clamped: pages V8 committed but the kernel has not made resident yet can make the sum overshoot.
   const other = Math.max(0, anon - heap - code - arrayBuffers - workers);
@@ -119,6 +121,7 @@ export function memoryReport(ctx: KeelContext) {
       ...ctx.health.thresholds,
       trim_runs: ctx.health.trimRuns,
     },
+    storage: storageOfContext(ctx)?.health(),
     budget: budgetReport(ctx),
     subsystems: ctx.observe.subsystems(),
     audit: { total: ctx.audit.total, recent: ctx.audit.entries() },

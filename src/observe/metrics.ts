@@ -2,6 +2,7 @@
 import client from 'prom-client';
 import type { KeelContext } from '../context.ts';
 import { memoryBreakdown } from './memory-report.ts';
+import { storageOfContext } from '../store/db.ts';
 
 export function createMetrics(ctx: KeelContext): client.Registry {
   const registry = new client.Registry();
@@ -89,5 +90,36 @@ export function createMetrics(ctx: KeelContext): client.Registry {
       this.set(ctx.audit.total);
     },
   });
+  // The relay has no database: no storage gauges there.
+  const storage = storageOfContext(ctx);
+  if (storage) {
+    new client.Gauge({
+      name: 'keel_storage_degraded',
+      help: '1 while keel.db cannot take writes (locked by another process, disk full, I/O errors) and they are kept in memory',
+      labelNames: ['problem'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        const h = storage.health();
+        this.set({ problem: h.problem ?? 'none' }, h.state === 'ok' ? 0 : 1);
+      },
+    });
+    new client.Gauge({
+      name: 'keel_storage_pending_writes',
+      help: 'Writes kept in memory until keel.db takes them',
+      registers: [registry],
+      collect() {
+        this.set(storage.health().pending_writes);
+      },
+    });
+    new client.Gauge({
+      name: 'keel_storage_pending_bytes',
+      help: 'Bytes of writes kept in memory until keel.db takes them',
+      registers: [registry],
+      collect() {
+        this.set(storage.health().pending_bytes);
+      },
+    });
+  }
   return registry;
 }

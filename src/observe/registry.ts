@@ -45,7 +45,7 @@ export class ObserveRegistry {
     this.#budgets.set(name, { bytes, note });
   }
 
-  /** A part of RSS shown in /debug/memory `memory.breakdown` (only `workers` today). */
+  /** A worker isolate's heap, counted in /debug/memory `memory.breakdown.workers` (terminal mirrors, the document worker). */
   addMemoryPart(name: string, part: MemoryPart): void {
     this.#memoryParts.set(name, part);
   }

@@ -103,7 +103,10 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
     routerOptions: { ignoreTrailingSlash: true },
     ...(tls ? { https: tls } : {}),
   }) as unknown as FastifyInstance;
-  capConnections(app, new SlotLimiter('relay_http_connections', options.relayMaxHosts + options.relayMaxTunnels + options.maxHttpConnections, { option: '--relay-max-hosts + --relay-max-tunnels + --max-http-connections' }));
+  const connections = new SlotLimiter('relay_http_connections', options.relayMaxHosts + options.relayMaxTunnels + options.maxHttpConnections, { option: '--relay-max-hosts + --relay-max-tunnels + --max-http-connections' });
+  capConnections(app, connections);
+  // The debug routes report the HTTP layer's numbers (Keel's server decorates its own gate here).
+  app.decorate('keelHttp', { stats: () => ({ connections: connections.inUse, max_connections: connections.max }) });
   app.decorateRequest('principal', null);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => sendError(reply, 404, 'not_found', `No route for ${req.method} ${req.url.split('?')[0]}.`));

@@ -8,11 +8,19 @@
  * Retention, per session: at most `maxEventsPerSession` events (checked every 128 appends and at each
  * sweep) and none older than `maxAgeMs` (at each sweep). Sweeps run on an unref'd timer, in bounded
  * batches with a macrotask between them, so a large backlog never blocks the event loop for long.
+ *
+ * When the database cannot take an event now (locked by another process, disk full), the storage
+ * writer keeps it (src/store/writer.ts) and it stays in `#unsaved` until it lands: it is published
+ * as usual, and `read`/`readRaw` (what /stream replays from) include it. Seqs are assigned here,
+ * not by SQLite, so a kept event has its seq at once; they stay unique and increasing because every
+ * insert goes through here. Message pages and exports show what is stored: a client that loads a
+ * page and resumes /stream from it still gets every kept event.
  */
 import type { Clock } from '../core/clock.ts';
 import { KeelError } from '../core/errors.ts';
 import type { Disposable } from '../core/lifecycle.ts';
-import { migrate, type Database } from '../store/db.ts';
+import { migrate, storageOf, type Database } from '../store/db.ts';
+import { storageProblem, type StorageWriter } from '../store/writer.ts';
 import type { AgentEventPayload, StoredEvent } from './events.ts';
 
 export interface EventLogOptions {
@@ -79,6 +87,9 @@ export class EventLog implements Disposable {
   readonly #readAll;
   readonly #readSession;
   readonly #trimSession;
+  readonly #writer: StorageWriter;
+  /** Events appended but not yet stored (the writer keeps them), oldest first; their seqs follow every stored one. */
+  #unsaved: { event: StoredEvent; json: string }[] = [];
   #sessionCheck: ((sessionId: string) => boolean) | undefined;
   #head: number;
   #rows: number;
@@ -93,7 +104,8 @@ export class EventLog implements Disposable {
     this.#o = opts;
     this.#publish = publish;
     migrate(db, 'stream', MIGRATIONS);
-    this.#insert = db.prepare('INSERT INTO events (session_id, type, message_key, payload, at) VALUES (?, ?, ?, ?, ?) RETURNING seq');
+    this.#writer = storageOf(db);
+    this.#insert = db.prepare('INSERT INTO events (seq, session_id, type, message_key, payload, at) VALUES (?, ?, ?, ?, ?, ?)');
     this.#readAll = db.prepare('SELECT seq, session_id, payload, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?');
     this.#readSession = db.prepare('SELECT seq, session_id, payload, at FROM events WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?');
     this.#trimSession = db.prepare(
@@ -128,8 +140,9 @@ export class EventLog implements Disposable {
 
   /**
    * Persists one event and publishes it to /stream subscribers, in the same synchronous step.
-   * Throws KeelError 404 `chat_session_not_found` for a session that does not exist, and whatever
-   * SQLite throws (disk full): callers in background loops must catch.
+   * Throws KeelError 404 `chat_session_not_found` for a session that does not exist, and 503/507
+   * when the database cannot take it and the storage writer cannot keep more: callers in background
+   * loops must catch.
    */
   append(sessionId: string, payload: AgentEventPayload): StoredEvent {
     if (this.#disposed) throw new KeelError(503, 'shutting_down', 'Keel is shutting down; the event was not recorded.');
@@ -138,24 +151,55 @@ export class EventLog implements Disposable {
     }
     const at = this.#o.clock.now();
     const payloadJson = JSON.stringify(payload);
-    const row = this.#insert.get(sessionId, payload.type, messageKeyOf(payload), payloadJson, at) as { seq: number };
-    const seq = Number(row.seq);
+    const seq = this.#head + 1;
+    const event: StoredEvent = { seq, sessionId, at, payload };
+    const json = eventJson(seq, sessionId, at, payloadJson);
+    const entry = { event, json };
+    const forget = () => {
+      const i = this.#unsaved.indexOf(entry);
+      if (i >= 0) this.#unsaved.splice(i, 1);
+    };
+    this.#unsaved.push(entry);
+    try {
+      this.#writer.write({
+        label: `agent event ${seq} (${payload.type}) of chat ${sessionId}`,
+        bytes: json.length * 2,
+        run: () => void this.#insert.run(seq, sessionId, payload.type, messageKeyOf(payload), payloadJson, at),
+        done: forget,
+        dropped: forget,
+      });
+    } catch (err) {
+      forget();
+      throw err;
+    }
     this.#head = seq;
     this.#rows++;
-    const event: StoredEvent = { seq, sessionId, at, payload };
     if (++this.#appends % COUNT_CHECK_EVERY === 0) this.#trimCount(sessionId);
-    this.#publish(event, eventJson(seq, sessionId, at, payloadJson));
+    this.#publish(event, json);
     return event;
   }
 
   /** Events after `after` (exclusive), oldest first, at most `limit` (≤ MAX_PAGE), optionally of one session. */
   read(opts: { after: number; sessionId?: string; limit?: number }): StoredEvent[] {
-    return this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), sessionId: r.session_id, at: Number(r.at), payload: JSON.parse(r.payload) as AgentEventPayload }));
+    const stored = this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), sessionId: r.session_id, at: Number(r.at), payload: JSON.parse(r.payload) as AgentEventPayload }));
+    return this.#withUnsaved(stored, opts, (u) => u.event);
   }
 
   /** Like `read`, as ready-made StoredEvent JSON (what /stream sends). */
   readRaw(opts: { after: number; sessionId?: string; limit?: number }): RawEvent[] {
-    return this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), json: eventJson(Number(r.seq), r.session_id, Number(r.at), r.payload) }));
+    const stored = this.#rowsAfter(opts).map((r) => ({ seq: Number(r.seq), json: eventJson(Number(r.seq), r.session_id, Number(r.at), r.payload) }));
+    return this.#withUnsaved(stored, opts, (u) => ({ seq: u.event.seq, json: u.json }));
+  }
+
+  /** Stored events, then the unsaved ones after them (every unsaved seq follows every stored one), up to the limit. */
+  #withUnsaved<T>(stored: T[], opts: { after: number; sessionId?: string; limit?: number }, map: (u: { event: StoredEvent; json: string }) => T): T[] {
+    if (!this.#unsaved.length) return stored;
+    const limit = Math.max(1, Math.min(MAX_PAGE, opts.limit ?? MAX_PAGE));
+    for (const u of this.#unsaved) {
+      if (stored.length >= limit) break;
+      if (u.event.seq > opts.after && (opts.sessionId === undefined || u.event.sessionId === opts.sessionId)) stored.push(map(u));
+    }
+    return stored;
   }
 
   #rowsAfter(opts: { after: number; sessionId?: string; limit?: number }): { seq: number; session_id: string; payload: string; at: number }[] {
@@ -202,15 +246,29 @@ export class EventLog implements Disposable {
     return { events: rows.map((r) => ({ seq: Number(r.seq), sessionId: r.session_id, at: Number(r.at), payload: JSON.parse(r.payload) as AgentEventPayload })), more };
   }
 
-  /** Deletes every event of a session; returns how many. */
+  /** Deletes every event of a session (kept by the storage writer while the database cannot take it); returns how many. */
   deleteSession(sessionId: string): number {
-    const n = Number(this.#db.prepare('DELETE FROM events WHERE session_id = ?').run(sessionId).changes);
+    const stored = (this.#db.prepare('SELECT count(*) AS n FROM events WHERE session_id = ?').get(sessionId) as { n: number }).n;
+    const unsaved = this.#unsaved.filter((u) => u.event.sessionId === sessionId).length;
+    // Not refused on a full disk like a user's own write: it finishes a deletion already made (the session's row).
+    this.#writer.write({ label: `deletion of the events of chat ${sessionId}`, bytes: 200, run: () => void this.#db.prepare('DELETE FROM events WHERE session_id = ?').run(sessionId) });
+    // Their inserts wait ahead of this delete in the writer: readers stop seeing them now.
+    if (unsaved) this.#unsaved = this.#unsaved.filter((u) => u.event.sessionId !== sessionId);
+    const n = Number(stored) + unsaved;
     this.#rows -= n;
     return n;
   }
 
+  /** Retention is maintenance: while the database cannot take it, it is skipped (the next sweep does it). */
   #trimCount(sessionId: string): number {
-    const n = Number(this.#trimSession.run(sessionId, sessionId, this.#o.maxEventsPerSession).changes);
+    if (this.#writer.pending) return 0;
+    let n: number;
+    try {
+      n = Number(this.#trimSession.run(sessionId, sessionId, this.#o.maxEventsPerSession).changes);
+    } catch (err) {
+      if (storageProblem(err)) return 0;
+      throw err;
+    }
     this.#rows -= n;
     this.#deletedByRetention += n;
     return n;
@@ -218,7 +276,7 @@ export class EventLog implements Disposable {
 
   /** Applies the age and count limits now. Resolves to the number of rows deleted. */
   async sweep(): Promise<number> {
-    if (this.#sweeping || this.#disposed) return 0;
+    if (this.#sweeping || this.#disposed || this.#writer.pending) return 0;
     this.#sweeping = true;
     let deleted = 0;
     try {
@@ -244,6 +302,10 @@ export class EventLog implements Disposable {
         await new Promise((r) => setImmediate(r));
       }
       return deleted;
+    } catch (err) {
+      // Retention is maintenance: a locked or full database skips this sweep; the next one retries.
+      if (storageProblem(err)) return deleted;
+      throw err;
     } finally {
       this.#sweeping = false;
     }

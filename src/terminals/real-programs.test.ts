@@ -17,7 +17,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import headless from '@xterm/headless';
 import { diffScreenState, extractScreenState } from './screen-state.ts';
-import { startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
+import { shareOf, startServer, TestClient, waitFor, type TestServer } from './test-helpers.ts';
 
 const { Terminal } = headless;
 const COLS = 80;
@@ -202,13 +202,14 @@ async function quiet(v: TestClient, quietMs = 400): Promise<void> {
 }
 
 async function runProgram(srv: TestServer, dir: string, p: Program): Promise<void> {
-  // The filler takes the not-acknowledging viewer over the high watermark; the pause lets viewer
-  // A's acknowledgement arrive, so the program's first output marks B behind (A keeps up).
-  const { json } = await srv.api('POST', '/api/terminals', { cols: COLS, rows: ROWS, cwd: dir, command: `read -r _; export PS1='keel$ '; seq 1 400; sleep 0.3; ${p.script}; exec bash --norc -i` });
+  // The filler takes the not-acknowledging viewer past the behind margin (high watermark + frame,
+  // flow-policy.ts); the pause lets viewer A's acknowledgement arrive, so B — read-only, which never
+  // holds the PTY — is behind at the program's first output while A keeps up.
+  const { json } = await srv.api('POST', '/api/terminals', { cols: COLS, rows: ROWS, cwd: dir, command: `read -r _; export PS1='keel$ '; seq 1 3000; sleep 0.3; ${p.script}; exec bash --norc -i` });
   const id = json.id as string;
   // A acknowledges on receipt (like a fast browser), so it never lags behind B; waits read the mirror's screen.
   const a = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK, render: false });
-  const b = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK, ack: false });
+  const b = new TestClient(srv, id, { cols: COLS, rows: ROWS, scrollback: SCROLLBACK, ack: false, share: await shareOf(srv, id) });
   await Promise.all([a.opened(), b.opened()]);
   await waitFor(() => a.snapshots === 1 && b.snapshots === 1, 'the first snapshots');
   a.input('\r');
@@ -257,6 +258,7 @@ for (const fastForward of [true, false]) {
         terminalMirrorFastForward: fastForward,
         terminalHighWatermarkBytes: 1024,
         terminalLowWatermarkBytes: 512,
+        terminalFrameBytes: 4096,
       });
     });
     after(async () => {

@@ -35,6 +35,7 @@ export function terminalJson(s: TerminalSession) {
     pid: s.pid,
     createdAt: new Date(s.createdAt).toISOString(),
     viewers: s.viewerCount,
+    foreground: s.foreground,
   };
 }
 

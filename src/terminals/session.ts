@@ -14,6 +14,7 @@ import { DisposableBase, toDisposable, type Disposable } from '../core/lifecycle
 import { behindAt, behindMarginBytes, fastestPacerLoad, HoldBudget, isLagging, viewersHoldPty, type FlowMarks } from './flow-policy.ts';
 import type { SnapshotReply } from './mirror-messages.ts';
 import type { Mirror, MirrorPool } from './mirror.ts';
+import { foregroundProgram } from './foreground.ts';
 import { sessionMembers, signalSession } from './process-tree.ts';
 import type { ExitInfo, Meta, SizeRange } from './protocol.ts';
 import { PtyInput } from './pty-input.ts';
@@ -168,6 +169,11 @@ export class TerminalSession extends DisposableBase implements ViewerHost {
 
   get name(): string {
     return this.#name;
+  }
+  /** The program running in the foreground (foreground.ts); null while an interactive shell waits at its prompt, or once exited. */
+  get foreground(): string | null {
+    if (this.#state !== 'running') return null;
+    return foregroundProgram(this.pid, this.command, () => this.#pty.process, this.#cfg.shell);
   }
   get cols(): number {
     return this.#cols;

@@ -1,14 +1,14 @@
 /**
  * Chat UI against a real Keel whose agent talks to the fake OpenAI-compatible model server:
  * a prompt streams an answer after a tool call, a reload shows the same conversation (and creates
- * no session), model output cannot inject HTML or script, and an unconfigured agent says how to
- * configure one.
+ * no session), model output cannot inject HTML or script (an agent without a model:
+ * chat-no-model.test.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Page } from 'playwright-core';
 import { agentFixture, chatSnap } from './agent-fixture.ts';
-import { openPage, PHONE_CONTEXT, screenshot, startKeel, waitFor } from './harness.ts';
+import { openPage, PHONE_CONTEXT, screenshot, waitFor } from './harness.ts';
 
 const fx = agentFixture();
 /**
@@ -153,22 +153,5 @@ test('phone: the chat list is a drawer; the layout fits 390 px', async () => {
     await screenshot(page, 'chat-phone-drawer');
   } finally {
     await context.close();
-  }
-});
-
-test('without a model, the chat says how to configure one', async () => {
-  const plain = await startKeel();
-  const { page, context } = await openPage(fx.browser, plain.startUrl);
-  try {
-    await gotoChat(page);
-    await page.locator('[data-testid=chat-input]').fill('hello?');
-    await page.locator('[data-testid=chat-send]').click();
-    const banner = page.locator('[data-testid=chat-not-configured]');
-    await banner.waitFor({ state: 'visible' });
-    assert.match((await banner.textContent())!, /No AI model is configured[\s\S]*--agent-provider/);
-    assert.equal(await page.locator('[data-testid=chat-input]').inputValue(), 'hello?', 'the prompt is kept');
-  } finally {
-    await context.close();
-    await plain.close();
   }
 });

@@ -68,6 +68,10 @@ export function measure(): Record<string, number> {
     dirty_documents: Number(s.dirty_documents),
     unloading: Number(s.unloading),
     stores_in_flight: Number(s.stores_in_flight),
+    // The document worker's copies and the engine's recovery data must leave with the rooms.
+    worker_documents: Number(s.worker_documents),
+    worker_requests_in_flight: Number(s.worker_requests_in_flight),
+    recovery_bytes: Number(s.recovery_bytes),
     behind_connections: Number(s.behind_connections),
     owner_items: k.keel.ctx.owner.size,
     http_connections: connectionsInUse(k, 'http_connections'),

@@ -13,6 +13,7 @@ import { ChatPage } from './chat/page.ts';
 import { DocsPage } from './docs/page.ts';
 import { HealthFeed } from './health/feed.ts';
 import { HealthPanel } from './health/panel.ts';
+import { StorageBanner } from './health/storage-banner.ts';
 import { listen } from './lifecycle.ts';
 import { TerminalsPage } from './terminals/page.ts';
 import { parseShareHash } from './terminals/types.ts';
@@ -49,6 +50,8 @@ const ICONS = {
   chat: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 5h16v10H9l-5 4z"/></svg>',
   docs: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h8l4 4v14H6z M14 3v4h4"/></svg>',
   signout: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10 4H5v16h5M14 8l4 4-4 4M18 12H9"/></svg>',
+  // Sparkles: the agent pane, which must not look like the Chat page's speech bubble on a phone (icons only there).
+  agent: '<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10 3l1.8 5.2L17 10l-5.2 1.8L10 17l-1.8-5.2L3 10l5.2-1.8z M18 14l.9 2.1L21 17l-2.1.9L18 20l-.9-2.1L15 17l2.1-.9z"/></svg>',
 };
 /** Whether the agent pane was open, kept across reloads. */
 const AGENT_PANE_KEY = 'keel.agentPane';
@@ -86,8 +89,8 @@ function boot(): void {
   );
   const agentToggle = h(
     'button',
-    { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
-    navIcon('chat'),
+    { class: 'agent-toggle', type: 'button', title: 'Show the agent beside the terminals', 'aria-label': 'Agent pane', 'aria-pressed': 'false', 'data-testid': 'agent-toggle', hidden: true },
+    navIcon('agent'),
     h('span', { class: 'nav-label' }, 'Agent'),
   );
   // Sign-out: the cookie is HttpOnly, so only the server can clear it.
@@ -168,6 +171,7 @@ function boot(): void {
   if (healthSection) main.append(healthSection);
 
   if (!viewerMode) {
+    root.insertBefore(new StorageBanner(feed).element, main);
     feed.subscribe((s) => {
       const r = s.report;
       if (!r?.memory) return;
@@ -241,6 +245,17 @@ function boot(): void {
   };
   listen(window, 'hashchange', show);
   show();
+  if (!viewerMode) {
+    // The Agent button says before anyone opens it that no model is configured (the pane says what to set).
+    api<{ configured: boolean }>('GET', '/api/agent')
+      .then((a) => {
+        agentToggle.classList.toggle('no-model', !a.configured);
+        if (!a.configured) agentToggle.title = 'Agent: no AI model is configured; open to see what to set';
+      })
+      .catch(() => {
+        // An older server or unreachable: the pane finds out when opened.
+      });
+  }
   void terminals.start(initial.page === 'terminals' ? initial.id : undefined);
 
   // Tell phones how tall the visible area is, so the key bar sits right above the on-screen keyboard (iOS).
@@ -259,6 +274,10 @@ function boot(): void {
     screen: (id?: string) => terminals.view(id)?.screenText() ?? '',
     /** The xterm.js Terminal of a tab (the browser tests compare its full state with a reference). */
     xterm: (id?: string) => terminals.view(id)?.term,
+    scroll: (id?: string) => {
+      const b = terminals.view(id)?.term.buffer.active;
+      return b ? { viewportY: b.viewportY, baseY: b.baseY, type: b.type } : undefined;
+    },
     health: () => ({ mode: feed.snapshot.mode, report: feed.snapshot.report, samples: feed.snapshot.samples.length }),
     dropConnection: (id?: string) => terminals.view(id)?.dropConnectionForTest(),
     newTerminal: () => terminals.create().then((v) => v?.id),

@@ -6,10 +6,12 @@
  */
 import './chat.css';
 import { ApiError, api, errorMessage } from '../api.ts';
+import { confirmDialog, promptDialog } from '../dialog.ts';
 import { formatAgo, h, setText } from '../dom.ts';
 import { DisposableStore, listen, type Disposable } from '../lifecycle.ts';
 import { store, stored } from '../storage.ts';
 import { toast } from '../toast.ts';
+import { renderHelp } from './agent-help.ts';
 import { AgentTerminals } from './agent-terminals.ts';
 import { MessageList } from './messages.ts';
 import { AgentStream, type StreamStatus } from './stream.ts';
@@ -21,8 +23,15 @@ const MAX_TITLE_CHARS = 200;
 /** Sessions listed per page of the sidebar. */
 const LIST_PAGE = 50;
 
-const NOT_CONFIGURED_HELP =
-  'Start Keel with a model, e.g. `--agent-provider openai-compatible --agent-base-url http://127.0.0.1:11434/v1 --agent-model qwen2.5-coder:14b` (Ollama), or `--agent-provider anthropic --agent-model claude-sonnet-4-5` with ANTHROPIC_API_KEY set. See docs/agent.md.';
+/** What GET /api/agent says: whether prompts can run, and what to set when they cannot. */
+interface AgentInfo {
+  configured: boolean;
+  model: string | null;
+  help: string;
+}
+/** Shown in the composer while prompts cannot run. */
+const NO_MODEL_PLACEHOLDER = 'No AI model is configured: prompts cannot be sent (see above).';
+const PLACEHOLDER = 'Ask the agent… (Enter to send, Shift+Enter for a new line)';
 
 export interface ChatPageOptions {
   /** Called when the open session changes (to keep the address in sync). */
@@ -64,6 +73,10 @@ export class ChatPage implements Disposable {
   #state: AgentState | undefined;
   #sending = false;
   #loadSeq = 0;
+  #agent: AgentInfo | undefined;
+  #agentLoading: Promise<AgentInfo | undefined> | undefined;
+  readonly #renameBtn: HTMLButtonElement;
+  readonly #deleteBtn: HTMLButtonElement;
 
   constructor(o: ChatPageOptions = {}) {
     this.#o = o;
@@ -81,14 +94,14 @@ export class ChatPage implements Disposable {
     this.#titleEl = h('h1', { class: 'chat-title', title: 'Double-click to rename', 'data-testid': 'chat-title' }, 'Chat');
     this.#store.add(listen(this.#titleEl, 'dblclick', () => void this.#rename()));
     this.#pill = h('span', { class: 'pill', 'data-testid': 'chat-stream' }, '');
-    const renameBtn = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'data-testid': 'chat-rename' }, 'Rename');
+    const renameBtn = (this.#renameBtn = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'data-testid': 'chat-rename', disabled: true }, 'Rename'));
     this.#store.add(listen(renameBtn, 'click', () => void this.#rename()));
-    const deleteBtn = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'data-testid': 'chat-delete' }, 'Delete');
+    const deleteBtn = (this.#deleteBtn = h('button', { class: 'btn btn-ghost btn-small', type: 'button', 'data-testid': 'chat-delete', disabled: true }, 'Delete'));
     this.#store.add(listen(deleteBtn, 'click', () => void this.#delete()));
     const head = h('div', { class: 'chat-head' }, drawerBtn, this.#titleEl, this.#pill, h('span', { class: 'spacer' }), renameBtn, deleteBtn);
 
     this.#banner = h('div', { class: 'banner banner-warn', hidden: true, 'data-testid': 'chat-banner' });
-    this.#configBanner = h('div', { class: 'chat-config', hidden: true, 'data-testid': 'chat-not-configured' });
+    this.#configBanner = h('div', { class: 'chat-config', hidden: true, role: 'status', 'data-testid': 'chat-not-configured' });
     this.#agentTerminals = this.#store.add(new AgentTerminals(() => this.element));
     this.#list = this.#store.add(new MessageList({ terminalLink: (id) => this.#agentTerminals.link(id) }));
     this.#older = h('button', { class: 'btn btn-ghost btn-small chat-older', type: 'button', hidden: true }, 'Load older messages');
@@ -96,7 +109,7 @@ export class ChatPage implements Disposable {
     this.#empty = h('div', { class: 'chat-empty' }, h('h2', {}, 'Ask the agent'), h('p', { class: 'muted' }, 'It works in this machine’s terminals: it reads the screen, types and waits, and every step shows here and in every open browser.'));
     this.#log = h('div', { class: 'chat-log', 'data-testid': 'chat-log' }, this.#older, this.#empty, this.#list.element);
 
-    this.#input = h('textarea', { class: 'chat-input', rows: 2, placeholder: 'Ask the agent… (Enter to send, Shift+Enter for a new line)', 'aria-label': 'Message', 'data-testid': 'chat-input' });
+    this.#input = h('textarea', { class: 'chat-input', rows: 2, placeholder: PLACEHOLDER, 'aria-label': 'Message', 'data-testid': 'chat-input' });
     this.#send = h('button', { class: 'btn btn-primary', type: 'submit', 'data-testid': 'chat-send' }, 'Send');
     this.#cancel = h('button', { class: 'btn chat-cancel', type: 'button', hidden: true, 'data-testid': 'chat-cancel' }, 'Cancel');
     this.#store.add(listen(this.#cancel, 'click', () => void this.#cancelTurn()));
@@ -129,6 +142,7 @@ export class ChatPage implements Disposable {
 
   /** Lists sessions and opens `wanted`, else the remembered one, else the most recent. Never creates one. */
   async start(wanted?: string): Promise<void> {
+    void this.#loadAgent();
     await this.refresh();
     const want = wanted ?? stored(LAST_SESSION_KEY);
     const id = want && this.#sessions.has(want) ? want : want && wanted ? want : [...this.#sessions.keys()][0];
@@ -222,8 +236,13 @@ export class ChatPage implements Disposable {
     this.#sending = true;
     this.#send.disabled = true;
     this.#formError.hidden = true;
+    let created: string | undefined;
     try {
-      const id = this.#active ?? (await this.create());
+      // Known before anything is created: no model, no prompt, and no empty chat left behind.
+      const info = this.#agent ?? (await this.#loadAgent());
+      if (info && !info.configured) return;
+      let id = this.#active;
+      if (!id) id = created = await this.create();
       if (!id) return;
       const turnEvents = this.#turnEvents;
       await api('POST', `/api/chat/sessions/${encodeURIComponent(id)}/messages`, { content });
@@ -232,15 +251,76 @@ export class ChatPage implements Disposable {
       // already reported the turn (a fast model can start and finish it before the 202 arrives).
       if (this.#active === id && this.#turnEvents === turnEvents) this.#setBusy(true);
     } catch (err) {
+      if (err instanceof ApiError && err.code === 'agent_not_configured') {
+        // The server knew better than the page: the chat made for this prompt goes again, and the
+        // prompt leaves the box (it would otherwise be sent again with the next one), said as not sent.
+        if (created) await this.#discard(created);
+        this.#input.value = '';
+        this.#showFormError(`Not sent: “${content.length > 120 ? `${content.slice(0, 120)}…` : content}”. No AI model is configured.`);
+        this.#applyAgent({ configured: false, model: null, help: err.message });
+        return;
+      }
       // The text stays in the box so nothing the user typed is lost.
-      if (err instanceof ApiError && err.code === 'agent_not_configured') this.#showNotConfigured(err.message);
-      else if (err instanceof ApiError && err.status === 409) this.#showFormError(`The agent is busy: ${err.message}`);
+      if (err instanceof ApiError && err.status === 409) this.#showFormError(`The agent is busy: ${err.message}`);
       else if (err instanceof ApiError && err.status === 413) this.#showFormError(`Message too large: ${err.message}`);
       else this.#showFormError(errorMessage(err));
     } finally {
       this.#sending = false;
-      this.#send.disabled = false;
+      this.#send.disabled = this.#agent?.configured === false;
     }
+  }
+
+  /** Deletes a chat this page just made for a prompt that was refused. */
+  async #discard(id: string): Promise<void> {
+    try {
+      await api('DELETE', `/api/chat/sessions/${encodeURIComponent(id)}`);
+    } catch {
+      // Already gone, or unreachable: the list below is refreshed either way.
+    }
+    this.#sessions.delete(id);
+    if (this.#active === id) {
+      store(LAST_SESSION_KEY, undefined);
+      this.#showEmpty();
+    }
+    this.#renderList();
+  }
+
+  /** Asks the server whether prompts can run (once at a time). */
+  #loadAgent(): Promise<AgentInfo | undefined> {
+    this.#agentLoading ??= (async () => {
+      try {
+        const info = await api<AgentInfo>('GET', '/api/agent');
+        if (!this.#store.disposed) this.#applyAgent(info);
+        return info;
+      } catch {
+        // An older server, or unreachable: prompts are tried and their answer says.
+        return undefined;
+      } finally {
+        this.#agentLoading = undefined;
+      }
+    })();
+    return this.#agentLoading;
+  }
+
+  #applyAgent(info: AgentInfo): void {
+    const changed = this.#agent?.configured !== info.configured || this.#agent?.help !== info.help;
+    this.#agent = info;
+    const off = !info.configured;
+    this.element.classList.toggle('no-model', off);
+    this.#input.disabled = off;
+    this.#send.disabled = off || this.#sending;
+    this.#input.placeholder = off ? NO_MODEL_PLACEHOLDER : PLACEHOLDER;
+    if (!off) {
+      this.#configBanner.hidden = true;
+      return;
+    }
+    if (!changed && !this.#configBanner.hidden) return;
+    // One banner, rendered once: the server's own help, formatted.
+    this.#configBanner.replaceChildren(
+      renderHelp(info.help),
+      h('div', { class: 'muted small' }, 'Chats, terminals and documents work without one; prompts can be sent once a model is set and Keel restarted.'),
+    );
+    this.#configBanner.hidden = false;
   }
 
   async #cancelTurn(): Promise<void> {
@@ -282,8 +362,8 @@ export class ChatPage implements Disposable {
     const id = this.#active;
     const s = id ? this.#sessions.get(id) : undefined;
     if (!id) return;
-    const title = prompt('Rename chat', s?.title ?? '')?.trim().slice(0, MAX_TITLE_CHARS);
-    if (!title || title === s?.title) return;
+    const title = await promptDialog({ title: 'Rename chat', label: 'Title', value: s?.title ?? '', maxLength: MAX_TITLE_CHARS, confirm: 'Rename', testId: 'rename-dialog' });
+    if (!title || title === s?.title || this.#active !== id) return;
     try {
       const upd = await api<ChatSessionInfo>('PATCH', `/api/chat/sessions/${encodeURIComponent(id)}`, { title });
       this.#sessions.set(id, upd);
@@ -298,7 +378,8 @@ export class ChatPage implements Disposable {
     const id = this.#active;
     if (!id) return;
     const title = this.#sessions.get(id)?.title ?? 'this chat';
-    if (!confirm(`Delete “${title}” and its history? A running turn is cancelled.`)) return;
+    if (!(await confirmDialog({ title: 'Delete this chat?', message: `“${title}” and its history are deleted. A running turn is cancelled.`, confirm: 'Delete', danger: true, testId: 'delete-dialog' }))) return;
+    if (this.#active !== id) return;
     try {
       await api('DELETE', `/api/chat/sessions/${encodeURIComponent(id)}`);
     } catch (err) {
@@ -349,8 +430,8 @@ export class ChatPage implements Disposable {
   #onState(s: AgentState): void {
     this.#state = s;
     if (this.#active) this.#setBusy(s.busySessions.includes(this.#active));
-    if (!s.configured) this.#showNotConfigured();
-    else this.#configBanner.hidden = true;
+    // The server's state changed its mind (a restart with or without a model): ask what to show.
+    if (this.#agent && s.configured !== this.#agent.configured) void this.#loadAgent();
     this.#agentTerminals.render(this.#state, this.#active);
   }
 
@@ -370,16 +451,6 @@ export class ChatPage implements Disposable {
     this.#banner.hidden = false;
   }
 
-  #showNotConfigured(message?: string): void {
-    this.#configBanner.replaceChildren(
-      h('strong', {}, 'No AI model is configured.'),
-      ' ',
-      h('span', {}, message ?? NOT_CONFIGURED_HELP),
-      h('div', { class: 'muted small' }, 'Chats, terminals and documents work without one; prompts are refused until a model is set and Keel restarted.'),
-    );
-    this.#configBanner.hidden = false;
-  }
-
   #showFormError(text: string): void {
     setText(this.#formError, text);
     this.#formError.hidden = false;
@@ -395,6 +466,8 @@ export class ChatPage implements Disposable {
   #renderTitle(): void {
     const s = this.#active ? this.#sessions.get(this.#active) : undefined;
     setText(this.#titleEl, s?.title ?? (this.#active ? 'Chat' : 'No chat open'));
+    // Nothing to rename or delete with no chat open.
+    this.#renameBtn.disabled = this.#deleteBtn.disabled = !this.#active;
     if (this.#o.ownsTitle?.() ?? true) document.title = s ? `${s.title} · Chat · Keel` : 'Chat · Keel';
   }
 

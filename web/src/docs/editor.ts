@@ -5,8 +5,10 @@
  * refused, title, error). Loaded with a dynamic import: CodeMirror and Yjs are most of the bundle.
  */
 import { markdown } from '@codemirror/lang-markdown';
+import { HighlightStyle, syntaxHighlighting } from '@codemirror/language';
 import { Compartment, EditorState } from '@codemirror/state';
 import { EditorView, keymap } from '@codemirror/view';
+import { tags as t } from '@lezer/highlight';
 import { basicSetup } from 'codemirror';
 import * as decoding from 'lib0/decoding';
 import * as encoding from 'lib0/encoding';
@@ -14,6 +16,7 @@ import { yCollab, yUndoManagerKeymap } from 'y-codemirror.next';
 import { WebsocketProvider } from 'y-websocket';
 import * as Y from 'yjs';
 import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '../lifecycle.ts';
+import { listMarkerTyping } from './list-markers.ts';
 
 /** Keel's control messages on the document socket (docs/documents.md). */
 const MESSAGE_KEEL = 100;
@@ -147,10 +150,12 @@ export class DocEditor implements Disposable {
           keymap.of([...yUndoManagerKeymap]),
           basicSetup,
           markdown(),
+          listMarkerTyping,
           EditorView.lineWrapping,
           this.#editable.of(this.#editableExt(false)),
           yCollab(ytext, awareness, { undoManager: undo }),
           keelTheme,
+          syntaxHighlighting(keelHighlight),
         ],
       }),
     });
@@ -263,19 +268,52 @@ export class DocEditor implements Disposable {
   }
 }
 
+/**
+ * The editor in Keel's dark colours. Every text colour here has a contrast of at least 4.5:1 (WCAG
+ * AA) on the editor's background #0b0f14, line numbers included (checked by a browser test that
+ * reads the computed styles): CodeMirror's default highlight style is made for a light page, and
+ * its dark blues and greys were unreadable here.
+ */
 const keelTheme = EditorView.theme(
   {
-    '&': { height: '100%', backgroundColor: 'var(--bg-term)', color: 'var(--text)', fontSize: '14px' },
+    '&': { height: '100%', backgroundColor: 'var(--bg-term)', color: '#d6dde6', fontSize: '14px' },
     '.cm-scroller': { fontFamily: 'var(--mono)', lineHeight: '1.55' },
     '.cm-content': { padding: '12px 0', caretColor: 'var(--accent)' },
-    '.cm-gutters': { backgroundColor: 'var(--bg-term)', color: '#4b5563', border: 'none' },
+    '.cm-gutters': { backgroundColor: 'var(--bg-term)', color: '#7d8590', border: 'none' },
     '.cm-activeLine': { backgroundColor: 'rgba(88, 166, 255, 0.05)' },
-    '.cm-activeLineGutter': { backgroundColor: 'transparent', color: 'var(--muted)' },
+    '.cm-activeLineGutter': { backgroundColor: 'transparent', color: '#adbac7' },
     '&.cm-focused': { outline: 'none' },
-    '.cm-cursor': { borderLeftColor: 'var(--accent)' },
+    '.cm-cursor, .cm-dropCursor': { borderLeftColor: 'var(--accent)' },
     '&.cm-focused .cm-selectionBackground, .cm-selectionBackground, ::selection': { backgroundColor: 'rgba(88, 166, 255, 0.25) !important' },
+    '.cm-matchingBracket, &.cm-focused .cm-matchingBracket': { backgroundColor: 'rgba(63, 185, 80, 0.25)', color: 'inherit' },
+    '.cm-searchMatch': { backgroundColor: 'rgba(210, 153, 34, 0.3)', outline: '1px solid rgba(210, 153, 34, 0.6)' },
+    '.cm-foldPlaceholder': { backgroundColor: '#1c2430', border: '1px solid #2a3340', color: '#adbac7' },
+    '.cm-panels': { backgroundColor: '#151b23', color: '#e6edf3' },
+    '.cm-panels.cm-panels-bottom': { borderTop: '1px solid #2a3340' },
+    '.cm-tooltip': { backgroundColor: '#1c2430', color: '#e6edf3', border: '1px solid #2a3340' },
     // Names always visible (not only on hover): presence is the point on a shared page, and phones cannot hover.
-    '.cm-ySelectionInfo': { opacity: '1', fontFamily: 'var(--font)', top: '-1.35em', padding: '0 4px', borderRadius: '3px 3px 3px 0', fontSize: '11px' },
+    // Dark text on the (bright) presence colours: white on them was below 3:1.
+    '.cm-ySelectionInfo': { opacity: '1', fontFamily: 'var(--font)', top: '-1.35em', padding: '0 4px', borderRadius: '3px 3px 3px 0', fontSize: '11px', color: '#0d1117' },
   },
   { dark: true },
 );
+
+/** Markdown (and code) colours on the dark background; all ≥ 4.5:1 against #0b0f14. */
+const keelHighlight = HighlightStyle.define([
+  { tag: [t.heading1, t.heading2, t.heading3], color: '#79c0ff', fontWeight: '700' },
+  { tag: t.heading, color: '#79c0ff', fontWeight: '600' },
+  { tag: t.strong, color: '#e6edf3', fontWeight: '700' },
+  { tag: t.emphasis, color: '#e6edf3', fontStyle: 'italic' },
+  { tag: t.strikethrough, textDecoration: 'line-through' },
+  { tag: [t.link, t.url], color: '#6cb6ff', textDecoration: 'underline' },
+  { tag: t.monospace, color: '#ffa657' },
+  { tag: t.quote, color: '#a5d6ff', fontStyle: 'italic' },
+  { tag: [t.processingInstruction, t.contentSeparator, t.meta, t.labelName, t.punctuation], color: '#8b98a8' },
+  { tag: [t.keyword, t.operator, t.modifier], color: '#ff7b72' },
+  { tag: [t.string, t.regexp, t.special(t.string)], color: '#a5d6ff' },
+  { tag: [t.number, t.bool, t.atom, t.null], color: '#79c0ff' },
+  { tag: t.comment, color: '#8b98a8', fontStyle: 'italic' },
+  { tag: [t.typeName, t.className, t.tagName], color: '#ffa657' },
+  { tag: [t.function(t.variableName), t.definition(t.variableName), t.propertyName, t.attributeName], color: '#d2a8ff' },
+  { tag: t.invalid, color: '#ff7b72' },
+]);

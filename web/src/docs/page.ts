@@ -5,11 +5,13 @@
  */
 import './docs.css';
 import { ApiError, api, errorMessage } from '../api.ts';
+import { confirmDialog, promptDialog } from '../dialog.ts';
 import { formatAgo, h, setText } from '../dom.ts';
 import { DisposableStore, interval, listen, toDisposable, type Disposable } from '../lifecycle.ts';
 import { store, stored } from '../storage.ts';
 import { toast } from '../toast.ts';
 import type { DocEditor, DocLock, EditorConnection, Peer } from './editor.ts';
+import { peerLabels } from './presence.ts';
 
 export interface DocInfo {
   id: string;
@@ -80,7 +82,7 @@ export class DocsPage implements Disposable {
     this.#store.add(listen(newBtn, 'click', () => void this.create()));
     this.#listEl = h('ul', { class: 'doc-list', 'aria-label': 'Documents', 'data-testid': 'doc-list' });
     this.#nameBtn = h('button', { class: 'btn btn-ghost btn-small doc-name', type: 'button', title: 'The name others see beside your cursor', 'data-testid': 'doc-my-name' }, `You: ${displayName()}`);
-    this.#store.add(listen(this.#nameBtn, 'click', () => this.#changeName()));
+    this.#store.add(listen(this.#nameBtn, 'click', () => void this.#changeName()));
     const side = h('aside', { class: 'doc-side' }, h('div', { class: 'doc-side-head' }, h('h2', {}, 'Documents'), newBtn), this.#listEl, this.#nameBtn);
 
     const drawerBtn = h('button', { class: 'btn btn-ghost btn-small doc-drawer-btn', type: 'button', 'aria-label': 'Show documents', 'data-testid': 'doc-drawer' }, '☰');
@@ -143,7 +145,7 @@ export class DocsPage implements Disposable {
   }
 
   async create(): Promise<void> {
-    const title = prompt('New document title', 'Untitled')?.trim().slice(0, MAX_TITLE_CHARS);
+    const title = await promptDialog({ title: 'New document', label: 'Title', value: 'Untitled', maxLength: MAX_TITLE_CHARS, confirm: 'Create', testId: 'new-doc-dialog' });
     if (!title) return;
     try {
       const d = await api<DocInfo>('POST', '/api/docs', { title });
@@ -260,11 +262,13 @@ export class DocsPage implements Disposable {
 
   #renderPeers(peers: Peer[]): void {
     const others = peers.filter((p) => !p.self);
+    const shown = peers.sort((a, b) => Number(b.self) - Number(a.self)).slice(0, 6);
+    // Labels that tell the people here apart (two A-names are "Ad" and "Al", not two "A"s).
+    const labels = peerLabels(shown.map((p) => p.name));
     this.#peersEl.replaceChildren(
-      ...peers
-        .sort((a, b) => Number(b.self) - Number(a.self))
-        .slice(0, 6)
-        .map((p) => h('span', { class: `peer${p.self ? ' self' : ''}`, title: p.self ? `${p.name} (you)` : p.name, style: `--peer: ${p.color}`, 'data-name': p.name }, p.name.slice(0, 1).toUpperCase())),
+      ...shown.map((p, i) =>
+        h('span', { class: `peer${p.self ? ' self' : ''}${labels[i]!.length > 1 ? ' peer-long' : ''}`, title: p.self ? `${p.name} (you)` : p.name, style: `--peer: ${p.color}`, 'data-name': p.name, role: 'img', 'aria-label': p.self ? `${p.name} (you)` : p.name }, labels[i]!),
+      ),
       ...(peers.length > 6 ? [h('span', { class: 'muted small' }, `+${peers.length - 6}`)] : []),
     );
     this.#peersEl.title = others.length ? `Here: ${others.map((p) => p.name).join(', ')}` : 'Only you';
@@ -273,8 +277,8 @@ export class DocsPage implements Disposable {
   async #rename(): Promise<void> {
     const id = this.#active;
     if (!id) return;
-    const title = prompt('Rename document', this.#docs.get(id)?.title ?? '')?.trim().slice(0, MAX_TITLE_CHARS);
-    if (!title) return;
+    const title = await promptDialog({ title: 'Rename document', label: 'Title', value: this.#docs.get(id)?.title ?? '', maxLength: MAX_TITLE_CHARS, confirm: 'Rename', testId: 'rename-dialog' });
+    if (!title || this.#active !== id) return;
     try {
       const d = await api<DocInfo>('PATCH', `/api/docs/${encodeURIComponent(id)}`, { title });
       this.#docs.set(id, d);
@@ -288,7 +292,8 @@ export class DocsPage implements Disposable {
   async #delete(): Promise<void> {
     const id = this.#active;
     if (!id) return;
-    if (!confirm(`Delete “${this.#docs.get(id)?.title ?? 'this document'}”? Everyone editing it is disconnected.`)) return;
+    const ok = await confirmDialog({ title: 'Delete this document?', message: `“${this.#docs.get(id)?.title ?? 'this document'}” is deleted for everyone; whoever is editing it is disconnected.`, confirm: 'Delete', danger: true, testId: 'delete-dialog' });
+    if (!ok || this.#active !== id) return;
     try {
       await api('DELETE', `/api/docs/${encodeURIComponent(id)}`);
     } catch (err) {
@@ -316,8 +321,8 @@ export class DocsPage implements Disposable {
     this.#renderList();
   }
 
-  #changeName(): void {
-    const n = prompt('Your name (shown beside your cursor)', displayName())?.trim().slice(0, MAX_NAME_CHARS);
+  async #changeName(): Promise<void> {
+    const n = await promptDialog({ title: 'Your name', label: 'Name shown beside your cursor', value: displayName(), maxLength: MAX_NAME_CHARS, confirm: 'Save', testId: 'name-dialog' });
     if (!n) return;
     store(NAME_KEY, n);
     setText(this.#nameBtn, `You: ${n}`);

@@ -147,7 +147,7 @@ export class HealthFeed implements Disposable {
       // A change of state comes with cleanups worth showing now, not at the next full refresh.
       const changed = this.#report?.health && (this.#report.health.state !== m.health.state || this.#report.health.shedding !== m.health.shedding);
       if (changed && this.#reportWatchers > 0) queueMicrotask(() => void this.#refreshReport());
-      this.#report = { ...(this.#report ?? ({} as MemoryReport)), memory: m.memory, connections: m.connections, health: m.health, handles: m.handles };
+      this.#report = { ...(this.#report ?? ({} as MemoryReport)), memory: m.memory, connections: m.connections, health: m.health, handles: m.handles, storage: m.storage ?? this.#report?.storage };
       this.#updatedAt = Date.now();
       this.#emit();
     };

@@ -22,6 +22,7 @@ export class HealthPanel implements Disposable {
   readonly #plot = new MemoryPlot();
   readonly #stateEl = h('div', { class: 'state-big', 'data-testid': 'health-state' }, '–');
   readonly #stateNote = h('div', { class: 'muted small' });
+  readonly #storageEl = h('div', { class: 'small storage-state', 'data-testid': 'storage-state' }, '–');
   readonly #modeEl = h('span', { class: 'pill', 'data-testid': 'feed-mode' }, 'connecting…');
   readonly #updatedEl = h('span', { class: 'muted small' });
   readonly #noteEl = h('div', { class: 'feed-note', hidden: true });
@@ -50,7 +51,7 @@ export class HealthPanel implements Disposable {
       h(
         'div',
         { class: 'cards' },
-        h('section', { class: 'card card-state' }, h('h2', {}, 'State'), this.#stateEl, this.#stateNote),
+        h('section', { class: 'card card-state' }, h('h2', {}, 'State'), this.#stateEl, this.#stateNote, this.#storageEl),
         h(
           'section',
           { class: 'card card-stats' },
@@ -124,6 +125,9 @@ export class HealthPanel implements Disposable {
     this.#stateEl.className = `state-big state-${state}`;
     this.#stateEl.dataset.state = state;
     setText(this.#stateNote, `RSS ${formatMb(r.memory.rss_mb)} · warning at ${warn_mb} MB · critical at ${critical_mb} MB${r.health.trim_runs ? ` · ${r.health.trim_runs} trim run${r.health.trim_runs === 1 ? '' : 's'}` : ''}`);
+    const st = r.storage;
+    setText(this.#storageEl, !st ? '' : st.state === 'ok' ? 'Storage: OK' : `Storage degraded (${st.problem ?? 'error'}): ${st.pending_writes} write${st.pending_writes === 1 ? '' : 's'} kept in memory since ${st.since ? new Date(st.since).toLocaleTimeString() : '?'}`);
+    this.#storageEl.dataset.state = st?.state ?? '';
     const pct = Math.min(100, (r.memory.rss_mb / critical_mb) * 100);
     let bar = this.#stateEl.parentElement!.querySelector<HTMLElement>('.meter');
     if (!bar) {

@@ -56,6 +56,16 @@ export interface AuditEntry {
   detail: string;
 }
 
+/** Whether keel.db takes writes (src/store/writer.ts): while `degraded`, they are kept in memory. */
+export interface StorageInfo {
+  state: 'ok' | 'degraded';
+  reason: string;
+  problem: 'locked' | 'full' | 'io' | null;
+  since: number | null;
+  pending_writes: number;
+  pending_bytes: number;
+}
+
 export interface MemoryReport {
   memory: MemoryNumbers;
   connections: Record<string, number>;
@@ -66,6 +76,7 @@ export interface MemoryReport {
   budget?: { worst_case_mb: number; by_subsystem: Record<string, number>; notes?: Record<string, string> };
   subsystems?: Record<string, Record<string, number | string | boolean>>;
   audit?: { total: number; recent: AuditEntry[] };
+  storage?: StorageInfo;
 }
 
 export interface LiveMessage {
@@ -75,6 +86,7 @@ export interface LiveMessage {
   connections: Record<string, number>;
   health: HealthInfo;
   handles: number;
+  storage?: StorageInfo;
 }
 
 /** Connection kinds with their limit: every key `k` that has a `max_k` beside it. */

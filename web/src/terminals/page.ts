@@ -4,10 +4,12 @@
  * second device lists the same tabs; only which one is active is kept in the page's address.
  */
 import { ApiError, api, errorMessage } from '../api.ts';
+import { confirmDialog } from '../dialog.ts';
 import { h, setText } from '../dom.ts';
 import { DisposableStore, Timer, listen, toDisposable, type Disposable } from '../lifecycle.ts';
 import { toast } from '../toast.ts';
 import type { ConnectionStatus, ProbeResult } from './connection.ts';
+import { showTerminalHelp } from './help.ts';
 import { KeyBar } from './keybar.ts';
 import { SharePanel } from './share.ts';
 import type { PreviousTerminal, TerminalInfo } from './types.ts';
@@ -17,6 +19,8 @@ import { TerminalView } from './view.ts';
 const LONG_PRESS_MS = 550;
 /** Names longer than the server accepts are cut here (docs/protocol.md: 100 characters). */
 const MAX_NAME_CHARS = 100;
+/** After a tab finds its terminal gone, wait this long for the others (a restart ends them all at once) before asking the server what is left. */
+const GONE_SETTLE_MS = 300;
 
 interface Tab {
   info: TerminalInfo;
@@ -47,6 +51,8 @@ export class TerminalsPage implements Disposable {
   readonly #share = this.#store.add(new SharePanel());
   readonly #keybar: KeyBar;
   readonly #longPress = this.#store.add(new Timer());
+  readonly #goneCheck = this.#store.add(new Timer());
+  readonly #closing = new Set<string>();
   #active: string | undefined;
   #wantedActive: string | undefined;
   #creating = false;
@@ -59,6 +65,8 @@ export class TerminalsPage implements Disposable {
     this.#store.add(listen(newBtn, 'click', () => void this.create()));
     this.#shareBtn = h('button', { class: 'btn btn-ghost share-btn', type: 'button', title: 'Create a read-only link to this terminal, copy it, and list its links', 'data-testid': 'share' }, 'Share');
     this.#store.add(listen(this.#shareBtn, 'click', () => this.#active && void this.#share.share(this.#active)));
+    const helpBtn = h('button', { class: 'btn btn-ghost tab-help', type: 'button', title: 'Terminal keys (copy, paste, leaving the terminal) and settings', 'aria-label': 'Terminal keys and settings', 'data-testid': 'terminal-help' }, 'Keys');
+    this.#store.add(listen(helpBtn, 'click', () => void showTerminalHelp()));
     this.#restore = h('div', { class: 'restore', hidden: true, role: 'region', 'aria-label': 'Previous tabs' });
     this.#empty = h(
       'div',
@@ -73,8 +81,8 @@ export class TerminalsPage implements Disposable {
     this.#keybar = this.#store.add(new KeyBar(() => this.activeView));
 
     const bar = o.share
-      ? h('div', { class: 'tabbar' }, this.#tabList)
-      : h('div', { class: 'tabbar' }, this.#tabList, newBtn, h('span', { class: 'spacer' }), this.#shareBtn);
+      ? h('div', { class: 'tabbar' }, this.#tabList, h('span', { class: 'spacer' }), helpBtn)
+      : h('div', { class: 'tabbar' }, this.#tabList, newBtn, h('span', { class: 'spacer' }), this.#shareBtn, helpBtn);
     this.element = h('div', { class: `terminals-page${o.share ? ' viewer-mode' : ''}` }, bar, o.share ? null : this.#share.element, this.#restore, this.#views, this.#keybar.element);
 
     if (!o.share) {
@@ -185,22 +193,45 @@ export class TerminalsPage implements Disposable {
 
   async close(id: string): Promise<void> {
     const tab = this.#tabs.get(id);
-    if (!tab) return;
-    if (!this.#o.share && !tab.view.exited && tab.view.status.state !== 'closed') {
-      try {
-        await api('DELETE', `/api/terminals/${encodeURIComponent(id)}`);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 404)) {
-          toast(errorMessage(err), 'error');
-          return;
+    if (!tab || this.#closing.has(id)) return;
+    this.#closing.add(id);
+    try {
+      if (!this.#o.share && !tab.view.exited && tab.view.status.state !== 'closed') {
+        if (!(await this.#confirmClose(tab))) return;
+        try {
+          await api('DELETE', `/api/terminals/${encodeURIComponent(id)}`);
+        } catch (err) {
+          if (!(err instanceof ApiError && err.status === 404)) {
+            toast(errorMessage(err), 'error');
+            return;
+          }
         }
       }
+      const ids = [...this.#tabs.keys()];
+      const i = ids.indexOf(id);
+      this.#removeTab(id);
+      if (this.#active === id || this.#active === undefined) this.activate(ids[i + 1] ?? ids[i - 1]);
+      this.#updateEmpty();
+    } finally {
+      this.#closing.delete(id);
     }
-    const ids = [...this.#tabs.keys()];
-    const i = ids.indexOf(id);
-    this.#removeTab(id);
-    if (this.#active === id || this.#active === undefined) this.activate(ids[i + 1] ?? ids[i - 1]);
-    this.#updateEmpty();
+  }
+
+  /**
+   * Closing ends everything the terminal runs: when a program is in the foreground (the server
+   * reads it when asked, docs/protocol.md `foreground`), ask first, in the page (VS Code asks too).
+   */
+  async #confirmClose(tab: Tab): Promise<boolean> {
+    let fg: string | null | undefined;
+    try {
+      fg = (await api<TerminalInfo>('GET', `/api/terminals/${encodeURIComponent(tab.info.id)}`)).foreground;
+    } catch {
+      // Gone already (404): nothing to end. Unreachable: the DELETE that follows says so.
+      return true;
+    }
+    if (!fg) return true;
+    const message = h('span', {}, h('code', {}, fg), ` is still running in “${tab.info.name}”. Closing the tab ends it and everything else this terminal started.`);
+    return confirmDialog({ title: 'Close this terminal?', message, confirm: `Close and end ${fg}`, danger: true, testId: 'close-dialog' });
   }
 
   async rename(id: string, name: string): Promise<void> {
@@ -239,6 +270,7 @@ export class TerminalsPage implements Disposable {
           if (id === this.#active) this.#updateShare();
         },
         onCloseRequest: () => void this.close(id),
+        onLeave: () => this.#tabs.get(id)?.tabEl.focus(),
       }),
     );
     this.#views.append(view.element);
@@ -291,8 +323,17 @@ export class TerminalsPage implements Disposable {
   #onStatus(id: string, s: ConnectionStatus): void {
     const t = this.#tabs.get(id);
     if (!t) return;
+    const was = t.tabEl.dataset.state;
     t.dotEl.className = `dot dot-${s.state}`;
     t.tabEl.dataset.state = s.state;
+    // Its terminal is gone (closed elsewhere, or Keel restarted): the server may offer the previous run's tabs.
+    if (s.state === 'closed' && was !== 'closed' && !this.#o.share) this.#goneCheck.set(() => void this.#afterGone(), GONE_SETTLE_MS);
+  }
+
+  /** Picks up what changed on the server and offers the previous run's tabs, without a reload. */
+  async #afterGone(): Promise<void> {
+    await this.refresh();
+    if (this.#restore.hidden) await this.#offerRestore();
   }
 
   #tabKey(e: KeyboardEvent, id: string): void {
@@ -404,6 +445,11 @@ export class TerminalsPage implements Disposable {
       reopen.disabled = dismiss.disabled = true;
       try {
         const r = await api<{ terminals: TerminalInfo[]; failed?: { id: string; message: string }[] }>('POST', '/api/terminals/restore', {});
+        // Tabs of this page still showing a terminal of the previous run give way to the new shells.
+        for (const p of prev) {
+          const old = this.#tabs.get(p.id);
+          if (old && (old.view.status.state === 'closed' || old.view.status.state === 'failed')) this.#removeTab(p.id);
+        }
         for (const info of r.terminals) if (!this.#tabs.has(info.id)) this.#addTab(info);
         if (r.terminals[0]) this.activate(r.terminals[0].id);
         for (const f of r.failed ?? []) toast(`Could not reopen a tab: ${f.message}`, 'error');

@@ -9,6 +9,8 @@ export interface TerminalInfo {
   pid?: number;
   createdAt: string;
   viewers?: number;
+  /** The program running in the foreground; null while the shell waits at its prompt (docs/protocol.md). */
+  foreground?: string | null;
 }
 
 /** A tab from Keel's previous run, offered for restoring. */

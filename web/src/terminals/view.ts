@@ -13,6 +13,8 @@ import { toast } from '../toast.ts';
 import { TerminalConnection, type ConnectionState, type ConnectionStatus } from './connection.ts';
 import { fitTerminal } from './fit.ts';
 import { describeExit, type ExitInfo, type TerminalMeta } from './protocol.ts';
+import { TerminalInput } from './terminal-input.ts';
+import { TouchScroll } from './touch-scroll.ts';
 
 /** The browser keeps as much scrollback as the server's mirror (default 2,000 lines): the snapshot brings no more. */
 export const SCROLLBACK_LINES = 2_000;
@@ -62,6 +64,8 @@ export interface ViewOptions {
   onStatus?: (s: ConnectionStatus) => void;
   onMeta?: (m: TerminalMeta) => void;
   onCloseRequest?: () => void;
+  /** The "leave the terminal" key (Ctrl+Shift+M, shortcuts.ts): where focus goes. */
+  onLeave?: () => void;
 }
 
 const STATE_LABEL: Record<ConnectionState, string> = {
@@ -120,12 +124,14 @@ export class TerminalView implements Disposable {
     this.#sizeCtlEl = h('span', { class: 'size-ctl', hidden: true, 'data-testid': 'size-control' }, this.#sizeCtlText, this.#fitBtn);
     this.#banner = h('div', { class: 'banner', hidden: true, role: 'status' });
     this.#host = h('div', { class: 'term-host' });
-    this.#box = h('div', { class: 'term-box' }, this.#host);
+    // The banner floats over the bottom of the terminal instead of taking a row of the layout: a
+    // "reconnecting" banner that shrank the box made a reconnecting owner propose a smaller size, and
+    // then the full one — two resizes, and every full-screen program redrew (found with vim).
+    this.#box = h('div', { class: 'term-box' }, this.#host, this.#banner);
     this.element = h(
       'section',
       { class: 'term-view', 'data-terminal': o.id, hidden: true },
       h('div', { class: 'term-status' }, this.#stateEl, this.#roleEl, h('span', { class: 'spacer' }), this.#sizeCtlEl, this.#viewersEl, this.#sizeEl),
-      this.#banner,
       this.#box,
     );
 
@@ -146,6 +152,9 @@ export class TerminalView implements Disposable {
     this.#store.add(this.term);
     this.term.loadAddon(this.#fit);
     this.term.open(this.#host);
+    // Clipboard keys, the leave key, read-only feedback (terminal-input.ts); swiping (touch-scroll.ts).
+    this.#store.add(new TerminalInput(this.term, { readOnly: () => this.readOnly, onLeave: () => o.onLeave?.(), hintParent: this.#box }));
+    this.#store.add(new TouchScroll(this.term, this.#host));
 
     this.#store.add(
       this.term.onData((data) => {

@@ -1,0 +1,2 @@
+const http = require('node:http');
+setInterval(()=>{},1000)
