@@ -67,12 +67,13 @@ export class DocumentManager extends DisposableBase {
   #unloads = 0;
   #refused = 0;
 
-  constructor(ctx: KeelContext) {
+  /** `store`: made at start by routes.ts (its migration must not wait for the first use of documents, when the database may be locked). */
+  constructor(ctx: KeelContext, store: DocumentStore = new DocumentStore(ctx.db)) {
     super();
     const o = ctx.options;
     this.#ctx = ctx;
     this.#log = ctx.log.child({ subsystem: 'docs' });
-    this.docs = new DocumentStore(ctx.db);
+    this.docs = store;
     this.connectionLimiter = connectionLimiter(ctx, 'doc_connections', o.maxDocConnections, '--max-doc-connections');
     this.#roomConfig = {
       clock: ctx.clock,

@@ -21,6 +21,7 @@ import { sendError } from '../http/errors.ts';
 import { acquireOrClose, closeWith } from '../http/ws.ts';
 import { DOC_MEMORY_FACTOR, docsBudgetBytes, RECOVERY_FACTOR } from './budget.ts';
 import type { DocumentManager } from './manager.ts';
+import { DocumentStore } from './store.ts';
 
 declare module '../context.ts' {
   interface KeelServices {
@@ -62,12 +63,16 @@ const MANAGER_MODULE = import.meta.url.endsWith('.ts') ? './manager.ts' : './doc
 const requireHere = createRequire(import.meta.url);
 
 export async function registerDocuments(app: FastifyInstance, ctx: KeelContext): Promise<void> {
+  // The table is made (migrated) at start, as every store's is, not on first use: by then another
+  // process may hold the database's lock, and the first list of documents would fail instead of
+  // being served. The store needs no Yjs.
+  const store = new DocumentStore(ctx.db);
   let loaded: DocumentManager | undefined;
   const docsModule = () => requireHere(MANAGER_MODULE) as typeof import('./manager.ts');
   const manager = (): DocumentManager => {
     if (loaded) return loaded;
     const { DocumentManager } = docsModule();
-    const mgr = (loaded = ctx.owner.add(new DocumentManager(ctx)));
+    const mgr = (loaded = ctx.owner.add(new DocumentManager(ctx, store)));
     ctx.owner.add(ctx.health.registerTrim('docs', () => mgr.trim()));
     return mgr;
   };
