@@ -51,10 +51,14 @@ export interface KeelProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `node src/cli.ts --port 0` in a temp data dir (or `dataDir`), resolves once it prints its URL. */
-export async function startKeel(args: string[] = [], opts: { dataDir?: string; nodeArgs?: string[]; timeoutMs?: number } = {}): Promise<KeelProcess> {
+/**
+ * Starts `node src/cli.ts --port 0` in a temp data dir (or `dataDir`), resolves once it prints its
+ * URL. `entry: 'bin'` runs `bin/keel.js` instead: the built server, as users run it.
+ */
+export async function startKeel(args: string[] = [], opts: { dataDir?: string; nodeArgs?: string[]; timeoutMs?: number; entry?: 'src' | 'bin' } = {}): Promise<KeelProcess> {
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'keel-bench-'));
-  const { child, match } = await startServerProcess([...(opts.nodeArgs ?? []), path.join(ROOT, 'src/cli.ts'), '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], /Open:\s+(\S+)/, {
+  const entry = path.join(ROOT, opts.entry === 'bin' ? 'bin/keel.js' : 'src/cli.ts');
+  const { child, match } = await startServerProcess([...(opts.nodeArgs ?? []), entry, '--port', '0', '--data-dir', dataDir, '--log-level', 'warn', ...args], /Open:\s+(\S+)/, {
     what: 'keel',
     // /bin/sh unless told otherwise: an interactive login shell's rc files (pyenv, nvm, …) can take
     // seconds and would be measured as Keel's.
@@ -149,6 +153,13 @@ function reapOnExit(child: ChildProcess, tmpDir: string | undefined): void {
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }
+}
+
+/** RSS and its anonymous / file-backed parts (bytes), from /proc/<pid>/status. */
+export function rssPartsOf(pid: number): { rss: number; anon: number; file: number } {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 export function rssOf(pid: number): number {

@@ -4,10 +4,11 @@
  * Invalid options print what is wrong and which values are allowed, and exit with code 2.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { createKeel, tuneRuntime } from './app.ts';
+import type { Keel } from './app.ts';
 import { ConfigError, loadOptions } from './config/load.ts';
 import { envName, flagName, optionSpecs } from './config/options.ts';
 import { formatValue, type Spec } from './config/spec.ts';
+import { relaunchWithRuntimeFlags } from './launch.ts';
 import { budgetReport } from './observe/memory-report.ts';
 
 export const EXIT_USAGE = 2;
@@ -56,6 +57,9 @@ export async function main(argv: string[]): Promise<void> {
     throw err;
   }
 
+  // Before the server is loaded: the re-executed process is the one that builds it.
+  relaunchWithRuntimeFlags(options, process.argv[1]!, argv.slice(2));
+  const { createKeel, tuneRuntime } = await import('./app.ts');
   tuneRuntime(options);
   const keel = await createKeel(options);
   try {
@@ -91,7 +95,7 @@ export async function main(argv: string[]): Promise<void> {
   installSignalHandlers(keel, options.shutdownTimeoutMs);
 }
 
-function installSignalHandlers(keel: Awaited<ReturnType<typeof createKeel>>, timeoutMs: number): void {
+function installSignalHandlers(keel: Keel, timeoutMs: number): void {
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;

@@ -135,7 +135,15 @@ describe('/debug/memory, /metrics, /debug/pprof/heap, /debug/', () => {
   });
 
   test('/debug/pprof/heap returns gzip that decodes as a pprof Profile with sample types', async () => {
+    // The first request starts the profiler (it does not run at rest) and says so.
+    const first = await request(`${k.url}/debug/pprof/heap`, { headers: k.authHeaders });
+    assert.equal(first.status, 200, first.text.slice(0, 200));
+    assert.match(String(first.headers['x-keel-profiler'] ?? ''), /started by this request/);
+    // Live allocations made after it started (this process is the server's) show in the next one.
+    const kept = Array.from({ length: 4_000 }, (_, i) => ({ i, pad: 'x'.repeat(2_000 + i) }));
     const res = await request(`${k.url}/debug/pprof/heap`, { headers: k.authHeaders });
+    assert.ok(kept.length);
+    assert.equal(res.headers['x-keel-profiler'], undefined, 'started once');
     assert.equal(res.status, 200, res.text.slice(0, 200));
     assert.equal(res.body[0], 0x1f, 'gzip magic');
     assert.equal(res.body[1], 0x8b, 'gzip magic');

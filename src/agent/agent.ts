@@ -13,11 +13,21 @@ import type { Clock } from '../core/clock.ts';
 import { KeelError, TooManyConnectionsError } from '../core/errors.ts';
 import { toDisposable, type Disposable } from '../core/lifecycle.ts';
 import type { Agent, AgentState } from './types.ts';
-import { configHelp, createModel, type ModelConfig } from './provider.ts';
+import { configHelp, missingSettings, modelLabel, type ModelConfig } from './settings.ts';
 import type { TerminalControl } from './terminal-control.ts';
-import { sdkToolSet, terminalTools, toolDefinitionsChars } from './tools.ts';
-import { MODEL_RETRIES, runTurn, type AgentEventLog, type TurnUsage } from './turn.ts';
+import type { AgentEventLog, TurnUsage } from './turn.ts';
 import { BYTES_PER_TOKEN, estimateTokens } from './trim.ts';
+
+/**
+ * The turn loop, its tools and the model providers: the AI SDK, its providers and zod schemas
+ * (~9 MB of RSS at rest, measured). Imported when a model is configured (in the background at
+ * start) and awaited by the first turn, so a Keel without a model never loads them.
+ */
+async function loadRuntime() {
+  const [turn, tools, provider] = await Promise.all([import('./turn.ts'), import('./tools.ts'), import('./provider.ts')]);
+  return { ...turn, ...tools, createModel: provider.createModel };
+}
+type Runtime = Awaited<ReturnType<typeof loadRuntime>>;
 
 export type AgentOptions = Pick<
   KeelOptions,
@@ -91,7 +101,12 @@ export class AgentService implements Agent, Disposable {
   readonly #o: AgentOptions;
   readonly #deps: AgentServiceDeps;
   readonly #log: Logger;
-  readonly #model: ModelConfig | null;
+  /** Whether a model is configured (from the options, or the test's stand-in). */
+  readonly #configured: boolean;
+  readonly #label: string | null;
+  /** Built by the first turn (the providers load with the runtime), or given by a test. */
+  #model: ModelConfig | undefined;
+  #runtime: Promise<Runtime> | undefined;
   readonly #runs = new Map<string, SessionRun>();
   readonly #stateListeners = new Set<() => void>();
   #disposed = false;
@@ -107,11 +122,26 @@ export class AgentService implements Agent, Disposable {
     this.#deps = deps;
     this.#o = deps.options;
     this.#log = deps.log;
-    this.#model = deps.model !== undefined ? deps.model : createModel(deps.options, deps.env);
+    if (deps.model !== undefined) {
+      this.#configured = deps.model !== null;
+      this.#model = deps.model ?? undefined;
+      this.#label = deps.model?.label ?? null;
+    } else {
+      this.#configured = missingSettings(deps.options).length === 0;
+      this.#label = this.#configured ? modelLabel(deps.options) : null;
+    }
+    if (this.#configured) {
+      // Loaded now, so the first prompt does not wait for it; a failure is logged and retried by the turn.
+      this.#runtime = loadRuntime();
+      this.#runtime.catch((err) => {
+        this.#runtime = undefined;
+        this.#log.error({ err }, 'loading the agent runtime failed');
+      });
+    }
   }
 
   isConfigured(): boolean {
-    return this.#model !== null;
+    return this.#configured;
   }
 
   configHelp(): string {
@@ -119,7 +149,7 @@ export class AgentService implements Agent, Disposable {
   }
 
   get modelLabel(): string | null {
-    return this.#model?.label ?? null;
+    return this.#label;
   }
 
   isBusy(sessionId: string): boolean {
@@ -133,7 +163,7 @@ export class AgentService implements Agent, Disposable {
 
   startTurn(sessionId: string, content: string): 'started' | 'queued' | 'busy' {
     if (this.#disposed) throw new KeelError(503, 'shutting_down', 'Keel is shutting down; try again after it restarts.');
-    if (!this.#model) throw new KeelError(503, 'agent_not_configured', this.configHelp());
+    if (!this.#configured) throw new KeelError(503, 'agent_not_configured', this.configHelp());
     const existing = this.#runs.get(sessionId);
     if (existing) {
       if (existing.queue.length >= this.#o.agentQueueDepth) {
@@ -265,7 +295,7 @@ export class AgentService implements Agent, Disposable {
   }
 
   async #turn(sessionId: string, run: SessionRun, events: AgentEventLog): Promise<void> {
-    const model = this.#model!;
+    const label = this.#label!;
     const o = this.#o;
     const signal = run.controller.signal;
     this.#turnsTotal++;
@@ -280,7 +310,11 @@ export class AgentService implements Agent, Disposable {
     };
     let usage: TurnUsage = {};
     try {
-      record({ type: 'turn', state: 'started', model: model.label });
+      record({ type: 'turn', state: 'started', model: label });
+      const rt = await (this.#runtime ??= loadRuntime());
+      const { terminalTools, toolDefinitionsChars, sdkToolSet, runTurn, MODEL_RETRIES } = rt;
+      const model = (this.#model ??= rt.createModel(o, this.#deps.env) ?? undefined);
+      if (!model) throw new KeelError(503, 'agent_not_configured', this.configHelp());
       const ctrl = this.#deps.terminals();
       if (!ctrl) throw new KeelError(503, 'terminals_unavailable', 'The terminals subsystem is not available.');
       const tools = terminalTools(ctrl);
@@ -308,18 +342,18 @@ export class AgentService implements Agent, Disposable {
       });
       usage = result.usage;
       this.#finished++;
-      record({ type: 'turn', state: 'finished', model: model.label, usage, ...(result.stepLimit ? { reason: 'step_limit' } : {}) });
+      record({ type: 'turn', state: 'finished', model: label, usage, ...(result.stepLimit ? { reason: 'step_limit' } : {}) });
     } catch (err) {
       const reason = signal.aborted ? signal.reason : undefined;
       if (reason instanceof TurnCancelled || reason instanceof AgentShuttingDown) {
         this.#cancelled++;
-        record({ type: 'turn', state: 'cancelled', model: model.label, usage, reason: reason.message });
+        record({ type: 'turn', state: 'cancelled', model: label, usage, reason: reason.message });
       } else {
         this.#failed++;
         const e = describeError(reason instanceof TurnTimedOut ? reason : err);
         if (e.code === 'agent_error') this.#log.error({ err, sessionId }, 'agent turn failed');
         record({ type: 'error', code: e.code, message: e.message });
-        record({ type: 'turn', state: 'failed', model: model.label, usage, reason: e.code });
+        record({ type: 'turn', state: 'failed', model: label, usage, reason: e.code });
       }
     } finally {
       timer.dispose();

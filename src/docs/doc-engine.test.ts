@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import * as Y from 'yjs';
@@ -23,6 +24,59 @@ function peerEdit(base: Uint8Array, text: string): Uint8Array {
   t.insert(t.length, text);
   return Y.encodeStateAsUpdate(d, sv);
 }
+
+/** Threads of this process that are worker threads (Node names them "WorkerThread"). */
+function workerThreads(): number {
+  let n = 0;
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    try {
+      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread') n++;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return n;
+}
+
+async function waitFor(pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('documents: the document worker lives only while documents are used (issue 12)', () => {
+  it('starts on the first request, stops after the grace once the last document is dropped, and starts again', async () => {
+    const base = workerThreads();
+    const e = new DocEngine({ applyCpuMs: 1_000, maxDocBytes: 1 << 20, maxUpdateStructs: 65_536, heapMb: 64, idleStopMs: 150, log, onLost() {} });
+    try {
+      assert.deepEqual([e.running, workerThreads()], [0, base], 'no worker before any document is used');
+      await e.load('a', state('one'), 0);
+      assert.deepEqual([e.running, e.starts, workerThreads()], [1, 1, base + 1]);
+      await e.refresh();
+      assert.ok(e.read() > 1 << 20, `the worker's heap is reported while it runs: ${e.read()}`);
+      // A loaded document keeps it, well past the grace.
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(await e.text('a'), 'one');
+      assert.deepEqual([e.running, e.idleStops], [1, 0]);
+      e.drop('a');
+      await waitFor(() => e.running === 0, 'the idle worker to stop');
+      await waitFor(() => workerThreads() === base, 'the worker thread to exit');
+      assert.deepEqual([e.idleStops, e.read()], [1, 0]);
+      // A request without a loaded document (an export) starts one, which stops again after it.
+      assert.equal(await e.textOf(state('stored')), 'stored');
+      assert.deepEqual([e.running, e.starts], [1, 2]);
+      await waitFor(() => e.running === 0, 'the worker to stop after an export');
+      assert.equal(e.idleStops, 2);
+      await e.load('b', state('two'), 0);
+      assert.equal(await e.text('b'), 'two');
+      assert.equal(e.starts, 3);
+    } finally {
+      e.dispose();
+    }
+  });
+});
 
 describe('documents: the document worker', () => {
   const engines: DocEngine[] = [];

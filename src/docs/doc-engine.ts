@@ -20,6 +20,9 @@
  * document, the last full state it saw (the load, or the latest encode: every store is one) and the
  * updates applied since. The log is compacted (an encode) once it passes a quarter of
  * `maxDocBytes`, so it holds at most about 1.25 × maxDocBytes per loaded document.
+ *
+ * The worker is a second V8 isolate with Yjs loaded (~10 MB of RSS): it starts with the first
+ * request and stops once no document has been loaded and no request waited for `idleStopMs`.
  */
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
@@ -34,6 +37,8 @@ export interface DocEngineOptions {
   maxUpdateStructs: number;
   /** Old-generation heap of the worker, MB. */
   heapMb: number;
+  /** The worker is stopped after this long without a loaded document or a request (--doc-worker-idle-ms); 0 at once. */
+  idleStopMs?: number;
   log: Logger;
   /** A document could not be restored after a restart (its load took too long again): it is gone from the worker. */
   onLost(room: string, err: Error): void;
@@ -55,6 +60,13 @@ export function serverCpuMs(applyCpuMs: number): number {
 export const WALL_FACTOR = 10;
 /** How often the worker's CPU time is read while it has work. */
 const POLL_MS = 50;
+/** Default grace before an idle document worker stops (option --doc-worker-idle-ms). */
+export const DOC_WORKER_IDLE_STOP_MS = 10_000;
+/**
+ * The worker's script: the TypeScript source next to this file, or the bundle's `doc-worker.js`
+ * entry when running from dist/ (scripts/build-server.js), whichever chunk this module landed in.
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './doc-worker.ts' : './doc-worker.js', import.meta.url);
 
 interface Request {
   req: number;
@@ -85,7 +97,12 @@ export class DocEngine implements Disposable {
   /** The worker thread's CPU time (ms) when it last answered: the oldest request has used what it used since. */
   #cpuAtSince = 0;
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #idleTimer: ReturnType<typeof setTimeout> | undefined;
   #disposed = false;
+  #heapBytes = 0;
+  /** Workers started (first use, after an idle stop, or a restart) and stopped for idleness. */
+  starts = 0;
+  idleStops = 0;
   restarts = 0;
   timeouts = 0;
   /** Most CPU one request took (reported by the worker), ms. */
@@ -97,6 +114,24 @@ export class DocEngine implements Disposable {
 
   get inflight(): number {
     return this.#inflight.length;
+  }
+  /** 1 while the worker thread exists. */
+  get running(): number {
+    return this.#worker ? 1 : 0;
+  }
+
+  /** The worker's V8 heap (physical bytes) as of the last `refresh()`: a part of RSS in /debug/memory. */
+  read(): number {
+    return this.#worker ? this.#heapBytes : 0;
+  }
+  async refresh(): Promise<void> {
+    const w = this.#worker;
+    if (!w || typeof w.getHeapStatistics !== 'function') return;
+    try {
+      this.#heapBytes = (await w.getHeapStatistics()).total_physical_size;
+    } catch {
+      // The worker is exiting: read() reports 0 once it is gone.
+    }
   }
   /** Documents the worker holds (and the engine can restore). */
   get rooms(): number {
@@ -178,6 +213,8 @@ export class DocEngine implements Disposable {
   }
 
   #send(r: Request): void {
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
     if (!this.#worker) this.#start();
     if (this.#inflight.length === 0 && this.#ready) this.#since = performance.now();
     this.#inflight.push(r);
@@ -186,7 +223,9 @@ export class DocEngine implements Disposable {
   }
 
   #start(): void {
-    const w = new Worker(new URL('./doc-worker.ts', import.meta.url), {
+    this.starts++;
+    this.#heapBytes = 0;
+    const w = new Worker(WORKER_URL, {
       resourceLimits: { maxOldGenerationSizeMb: this.#o.heapMb, maxYoungGenerationSizeMb: 16 },
     });
     // Documents own the worker's lifetime; it must never keep the process alive on its own.
@@ -221,6 +260,25 @@ export class DocEngine implements Disposable {
     this.#arm();
     if (m.ok) head.resolve(m.value);
     else head.reject(m.malformed ? new MalformedUpdate(m.error) : new Error(m.error));
+    this.#idleCheck();
+  }
+
+  /** No document loaded and nothing asked: the worker stops after the grace, unless a request comes first. */
+  #idleCheck(): void {
+    if (this.#disposed || !this.#worker || this.#inflight.length || this.#recovery.size || this.#idleTimer) return;
+    const stop = () => {
+      this.#idleTimer = undefined;
+      const w = this.#worker;
+      if (this.#disposed || !w || this.#inflight.length || this.#recovery.size) return;
+      this.#worker = undefined;
+      this.idleStops++;
+      w.removeAllListeners();
+      w.on('error', () => {}); // late errors of a worker being stopped are expected
+      void w.terminate();
+    };
+    // unref: the countdown must not keep a closing process alive; dispose clears it.
+    this.#idleTimer = setTimeout(stop, Math.max(0, this.#o.idleStopMs ?? DOC_WORKER_IDLE_STOP_MS));
+    this.#idleTimer.unref();
   }
 
   #arm(): void {
@@ -323,6 +381,7 @@ export class DocEngine implements Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     clearTimeout(this.#watchdog);
+    clearTimeout(this.#idleTimer);
     const w = this.#worker;
     this.#worker = undefined;
     for (const r of this.#inflight) r.reject(new Error('the document engine is closed'));

@@ -18,19 +18,11 @@ import { DocConnection, type ConnectionLimits } from './connection.ts';
 import { DocCloseCode } from './protocol.ts';
 import { DocumentRoom, type LockJson, type RoomConfig, type RoomHooks } from './room.ts';
 import { DocumentStore, type DocRecord } from './store.ts';
+import { docsBudgetBytes, docWorkerHeapMb } from './budget.ts';
 
-/**
- * In-memory size of a loaded Y.Doc relative to its encoded state: about 12× for text edited at
- * random positions (measured: 3.5 MB encoded → 42 MB heap), far less for text typed in order.
- */
-export const DOC_MEMORY_FACTOR = 12;
-/** What the engine keeps to restore a document after a worker restart: its state and at most a quarter of it in updates since (doc-engine.ts). */
-export const RECOVERY_FACTOR = 1.25;
-
-/** The document worker's heap cap, MB: room for every loaded document at its largest, and 64 MB for the rest. */
-export function docWorkerHeapMb(maxLoadedDocs: number, maxDocBytes: number): number {
-  return Math.ceil((maxLoadedDocs * maxDocBytes * DOC_MEMORY_FACTOR) / (1024 * 1024)) + 64;
-}
+export { DOC_MEMORY_FACTOR, RECOVERY_FACTOR } from './budget.ts';
+// For routes.ts, which loads this module (and Yjs with it) on first use only.
+export { cleanName } from './connection.ts';
 
 export interface DocView {
   id: string;
@@ -75,12 +67,13 @@ export class DocumentManager extends DisposableBase {
   #unloads = 0;
   #refused = 0;
 
-  constructor(ctx: KeelContext) {
+  /** `store`: made at start by routes.ts (its migration must not wait for the first use of documents, when the database may be locked). */
+  constructor(ctx: KeelContext, store: DocumentStore = new DocumentStore(ctx.db)) {
     super();
     const o = ctx.options;
     this.#ctx = ctx;
     this.#log = ctx.log.child({ subsystem: 'docs' });
-    this.docs = new DocumentStore(ctx.db);
+    this.docs = store;
     this.connectionLimiter = connectionLimiter(ctx, 'doc_connections', o.maxDocConnections, '--max-doc-connections');
     this.#roomConfig = {
       clock: ctx.clock,
@@ -118,6 +111,7 @@ export class DocumentManager extends DisposableBase {
       maxDocBytes: o.maxDocBytes,
       maxUpdateStructs: o.maxDocUpdateStructs,
       heapMb: docWorkerHeapMb(o.maxLoadedDocs, o.maxDocBytes),
+      idleStopMs: o.docWorkerIdleMs,
       log: this.#log,
       onLost: (id, err) => {
         const room = this.#rooms.get(id);
@@ -126,6 +120,7 @@ export class DocumentManager extends DisposableBase {
     });
     // Registered first, so disposed last (reverse order): the last-chance stores find their recovery data.
     this.register(this.#engine);
+    ctx.observe.addMemoryPart('doc_worker', this.#engine);
     this.register(toDisposable(() => this.#disposeAll()));
   }
 
@@ -470,6 +465,10 @@ export class DocumentManager extends DisposableBase {
       rate_limit_buckets: this.#connections.size,
       behind_connections: behind,
       refused_updates: this.#refused,
+      yjs_loaded: 1,
+      worker_running: this.#engine.running,
+      worker_starts: this.#engine.starts,
+      worker_idle_stops: this.#engine.idleStops,
       worker_requests_in_flight: this.#engine.inflight,
       worker_documents: this.#engine.rooms,
       worker_restarts: this.#engine.restarts,
@@ -481,8 +480,7 @@ export class DocumentManager extends DisposableBase {
 
   /** Worst-case bytes from the limits (see the note registered with it). */
   budgetBytes(): number {
-    const o = this.#ctx.options;
-    return o.maxLoadedDocs * o.maxDocBytes * (DOC_MEMORY_FACTOR + RECOVERY_FACTOR) + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes);
+    return docsBudgetBytes(this.#ctx.options);
   }
 
   /** For tests: the loaded room of `id`, if any. */

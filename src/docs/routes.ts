@@ -11,6 +11,7 @@
  * meta entry per client id ever seen and an interval per document). The protocol is small enough to
  * own; browsers still use the stock y-websocket provider against it.
  */
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { z } from 'zod';
@@ -18,8 +19,9 @@ import type { KeelContext } from '../context.ts';
 import { CloseCode, KeelError } from '../core/errors.ts';
 import { sendError } from '../http/errors.ts';
 import { acquireOrClose, closeWith } from '../http/ws.ts';
-import { cleanName } from './connection.ts';
-import { DOC_MEMORY_FACTOR, DocumentManager, RECOVERY_FACTOR } from './manager.ts';
+import { DOC_MEMORY_FACTOR, docsBudgetBytes, RECOVERY_FACTOR } from './budget.ts';
+import type { DocumentManager } from './manager.ts';
+import { DocumentStore } from './store.ts';
 
 declare module '../context.ts' {
   interface KeelServices {
@@ -51,43 +53,63 @@ export function exportFilename(title: string): string {
   return (base || 'document') + '.md';
 }
 
-export async function registerDocuments(app: FastifyInstance, ctx: KeelContext): Promise<void> {
-  const mgr = ctx.owner.add(new DocumentManager(ctx));
-  ctx.services.docs = mgr;
+/**
+ * The manager's module, loaded on first use: it imports Yjs (and y-protocols, lib0), ~2 MB of RSS
+ * that a Keel whose documents nobody uses should not pay. Loaded with require() (synchronous, Node
+ * >= 22.12 loads ES modules so) because `ctx.services.docs` is read synchronously; from dist/ it
+ * is the bundle's `docs-manager.js` entry (scripts/build-server.js).
+ */
+const MANAGER_MODULE = import.meta.url.endsWith('.ts') ? './manager.ts' : './docs-manager.js';
+const requireHere = createRequire(import.meta.url);
 
-  ctx.observe.addSubsystem('docs', () => mgr.stats());
+export async function registerDocuments(app: FastifyInstance, ctx: KeelContext): Promise<void> {
+  // The table is made (migrated) at start, as every store's is, not on first use: by then another
+  // process may hold the database's lock, and the first list of documents would fail instead of
+  // being served. The store needs no Yjs.
+  const store = new DocumentStore(ctx.db);
+  let loaded: DocumentManager | undefined;
+  const docsModule = () => requireHere(MANAGER_MODULE) as typeof import('./manager.ts');
+  const manager = (): DocumentManager => {
+    if (loaded) return loaded;
+    const { DocumentManager } = docsModule();
+    const mgr = (loaded = ctx.owner.add(new DocumentManager(ctx, store)));
+    ctx.owner.add(ctx.health.registerTrim('docs', () => mgr.trim()));
+    return mgr;
+  };
+  Object.defineProperty(ctx.services, 'docs', { get: manager, enumerable: true, configurable: true });
+
+  ctx.observe.addSubsystem('docs', () => loaded?.stats() ?? { documents_loaded: 0, max_loaded_documents: ctx.options.maxLoadedDocs, connections: 0, yjs_loaded: 0 });
   ctx.observe.addBudget(
     'docs',
-    mgr.budgetBytes(),
+    docsBudgetBytes(ctx.options),
     `max loaded docs × max doc bytes × (${DOC_MEMORY_FACTOR}, the Y.Doc in the document worker vs encoded, + ${RECOVERY_FACTOR}, what the main thread keeps to restore it) + max doc connections × (send buffer + pre-join buffer + max frame)`,
   );
-  ctx.owner.add(ctx.health.registerTrim('docs', () => mgr.trim()));
-  ctx.onShutdown(() => mgr.shutdown());
+  ctx.onShutdown(() => loaded?.shutdown());
 
   app.post('/api/docs', async (req, reply) => {
     const { title } = parse(titleBody, req.body);
-    return reply.code(201).send(mgr.create(title));
+    return reply.code(201).send(manager().create(title));
   });
 
   app.get('/api/docs', async (req) => {
     const { limit } = parse(listQuery, req.query);
-    return { documents: mgr.list(limit ?? 500) };
+    return { documents: manager().list(limit ?? 500) };
   });
 
   app.get('/api/docs/:id', async (req) => {
     const { id } = parse(idParams, req.params);
-    return mgr.get(id);
+    return manager().get(id);
   });
 
   app.patch('/api/docs/:id', async (req) => {
     const { id } = parse(idParams, req.params);
     const { title } = parse(titleBody, req.body);
-    return mgr.rename(id, title);
+    return manager().rename(id, title);
   });
 
   app.delete('/api/docs/:id', async (req, reply) => {
     const { id } = parse(idParams, req.params);
-    mgr.delete(id);
+    manager().delete(id);
     return reply.code(204).send();
   });
 
@@ -95,7 +117,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
     const { id } = parse(idParams, req.params);
     const { format } = parse(exportQuery, req.query);
     if (format !== undefined && format !== 'md') throw new KeelError(400, 'unsupported_format', `Export format "${format}" is not supported; use ?format=md.`);
-    const { title, text } = await mgr.exportMarkdown(id);
+    const { title, text } = await manager().exportMarkdown(id);
     return reply
       .type('text/markdown; charset=utf-8')
       .header('Content-Disposition', `attachment; filename="${exportFilename(title)}"`)
@@ -105,14 +127,14 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   app.post('/api/docs/:id/lock', async (req) => {
     const { id } = parse(idParams, req.params);
     const body = parse(lockBody, req.body);
-    return { lock: mgr.lock(id, body.connection, body.ttlMs) };
+    return { lock: manager().lock(id, body.connection, body.ttlMs) };
   });
 
   app.delete('/api/docs/:id/lock', async (req, reply) => {
     const { id } = parse(idParams, req.params);
     const q = parse(unlockQuery, req.query);
     if (!q.force && !q.connection) throw new KeelError(400, 'invalid_request', 'connection: name the connection that holds the lock (?connection=<id>), or break it with ?force=1.');
-    mgr.unlock(id, { connection: q.connection, force: !!q.force });
+    manager().unlock(id, { connection: q.connection, force: !!q.force });
     return reply.code(204).send();
   });
 
@@ -120,7 +142,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   const admit = async (req: FastifyRequest, reply: FastifyReply) => {
     try {
       const { id } = parse(idParams, req.params);
-      mgr.assertCanConnect(id);
+      manager().assertCanConnect(id);
     } catch (err) {
       if (err instanceof KeelError) return sendError(reply, err.status, err.code, err.message, err.details);
       throw err;
@@ -130,9 +152,9 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   app.get('/api/docs/:id/ws', { websocket: true, onRequest: admit }, (socket: WebSocket, req) => {
     const r = idParams.safeParse(req.params);
     if (!r.success) return closeWith(socket, CloseCode.policyViolation, 'bad document id');
-    const slot = acquireOrClose(socket, mgr.connectionLimiter);
+    const slot = acquireOrClose(socket, manager().connectionLimiter);
     if (!slot) return;
-    mgr.connect(socket, r.data.id, cleanName((req.query as { name?: unknown }).name), slot);
+    manager().connect(socket, r.data.id, docsModule().cleanName((req.query as { name?: unknown }).name), slot);
   });
 
 }

@@ -4,11 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import v8 from 'node:v8';
-import * as pprof from '@datadog/pprof';
 import type { FastifyInstance } from 'fastify';
 import type { KeelContext } from '../context.ts';
 import { toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
+import { IdleCollector } from './idle-gc.ts';
 import { storageOfContext } from '../store/db.ts';
 import { memoryReport } from './memory-report.ts';
 import { createMetrics } from './metrics.ts';
@@ -17,7 +17,7 @@ const ENDPOINTS: [string, string, string][] = [
   ['GET', '/debug/memory', 'Memory, connections, handles, event-loop lag, budget, subsystems, recent cleanups (JSON)'],
   ['GET', '/debug/health/history', 'Bounded history of memory samples (JSON)'],
   ['GET', '/debug/live', 'WebSocket: a memory sample every sample interval'],
-  ['GET', '/debug/pprof/heap', 'Sampling heap profile, pprof format (gzipped protobuf): go tool pprof -http=: <url>'],
+  ['GET', '/debug/pprof/heap', 'Sampling heap profile, pprof format (gzipped protobuf): go tool pprof -http=: <url>. The first request starts the profiler (?seconds=N waits N s before answering)'],
   ['POST', '/debug/heapsnapshot', 'Write a V8 heap snapshot to <data-dir>/heapsnapshots (owner only, guarded by free memory)'],
   ['GET', '/metrics', 'Prometheus metrics'],
   ['GET', '/healthz', 'Liveness (no auth)'],
@@ -27,19 +27,52 @@ const ENDPOINTS: [string, string, string][] = [
 // The sampling heap profiler is process-global: pprof.heap.start throws when it is already running
 // and stop() ends it for everyone. Two Keels in one process (tests, embedding) used to crash at the
 // second createKeel and lose the first one's profiler at the first close; holders are now counted.
+//
+// Started by the first /debug/pprof/heap request, not at start: the native addon and the sampling
+// cost ~3.5 MB of RSS (measured at rest, Node 24) and a little time per sampled allocation, which
+// a Keel nobody profiles should not pay. So a profile shows objects allocated since the first
+// request: ask once (or with ?seconds=N), reproduce the growth, ask again.
+type Pprof = typeof import('@datadog/pprof');
+let pprofModule: Promise<Pprof> | undefined;
 let heapProfilerHolders = 0;
-function holdHeapProfiler(intervalBytes: number): Disposable {
+async function holdHeapProfiler(intervalBytes: number): Promise<Disposable> {
+  const pprof = await (pprofModule ??= import('@datadog/pprof'));
   if (heapProfilerHolders++ === 0) pprof.heap.start(intervalBytes, 64);
   return toDisposable(() => {
     if (--heapProfilerHolders === 0) pprof.heap.stop();
   });
 }
 
+/** Longest wait a profile request may ask for (?seconds=). */
+export const MAX_PROFILE_WAIT_S = 60;
+
 export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): void {
   const metrics = createMetrics(ctx);
   ctx.owner.add(toDisposable(() => metrics.clear()));
 
-  if (ctx.options.heapProfileIntervalBytes > 0) ctx.owner.add(holdHeapProfiler(ctx.options.heapProfileIntervalBytes));
+  let profiler: Promise<Disposable> | undefined;
+  const startProfiler = (): Promise<boolean> => {
+    const started = !profiler;
+    profiler ??= holdHeapProfiler(ctx.options.heapProfileIntervalBytes).then(
+      (held) => ctx.owner.add(held),
+      (err) => {
+        profiler = undefined;
+        throw err;
+      },
+    );
+    return profiler.then(() => started);
+  };
+  if (ctx.options.idleGcMs > 0) {
+    const idle = ctx.owner.add(
+      new IdleCollector({
+        intervalMs: ctx.options.idleGcMs,
+        clock: ctx.clock,
+        onCollect: (freed, ms) => ctx.log.debug({ freedBytes: freed, ms: Math.round(ms) }, 'idle garbage collection'),
+      }),
+    );
+    ctx.observe.addSubsystem('idle_gc', () => ({ runs: idle.runs }));
+  }
+  ctx.observe.addSubsystem('heap_profiler', () => ({ running: profiler ? 1 : 0, interval_bytes: ctx.options.heapProfileIntervalBytes }));
   ctx.observe.addSubsystem('http', () => app.keelHttp.stats());
 
   // Storage degraded (keel.db locked or full: writes kept in memory) is not a liveness or readiness
@@ -68,16 +101,30 @@ export function registerDebugRoutes(app: FastifyInstance, ctx: KeelContext): voi
 <h1>Keel debug endpoints</h1><table>${rows}</table>`;
   });
 
-  app.get('/debug/memory', async () => memoryReport(ctx));
+  app.get('/debug/memory', async () => {
+    // Worker heaps are asked for now (an async round trip to each worker); /debug/live uses the last answer.
+    await ctx.observe.refreshMemoryParts();
+    return memoryReport(ctx);
+  });
   app.get('/debug/health/history', async () => ({ samples: ctx.health.history(), capacity: ctx.options.healthHistorySamples }));
 
-  app.get('/debug/pprof/heap', async (_req, reply) => {
+  app.get('/debug/pprof/heap', async (req, reply) => {
     if (ctx.options.heapProfileIntervalBytes <= 0) {
       return sendError(reply, 404, 'profiling_disabled', 'The heap profiler is off (option --heap-profile-interval-bytes is 0).');
     }
+    const raw = (req.query as { seconds?: unknown }).seconds;
+    const seconds = raw === undefined ? 0 : Number(raw);
+    if (!Number.isInteger(seconds) || seconds < 0 || seconds > MAX_PROFILE_WAIT_S) {
+      return sendError(reply, 400, 'invalid_request', `seconds: must be a whole number from 0 to ${MAX_PROFILE_WAIT_S}.`);
+    }
+    const startedNow = await startProfiler();
+    if (seconds > 0) await new Promise((r) => setTimeout(r, seconds * 1000));
+    const pprof = await pprofModule!;
     const profile = pprof.heap.profile();
     const buf = await pprof.encode(profile);
     reply.type('application/octet-stream').header('Content-Disposition', 'attachment; filename="heap.pb.gz"');
+    // The profile covers allocations since the profiler started: say so when that was just now.
+    if (startedNow) reply.header('X-Keel-Profiler', 'started by this request; ask again for allocations since');
     return Buffer.from(buf);
   });
 

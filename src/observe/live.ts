@@ -34,6 +34,8 @@ export function registerLive(app: FastifyInstance, ctx: KeelContext): void {
     const push = () => {
       if (socket.bufferedAmount > LIVE_MAX_BUFFERED_BYTES) return;
       const r = memoryReport(ctx);
+      // Worker heaps are asynchronous to read: this sample shows the last answer, the next one this.
+      void ctx.observe.refreshMemoryParts();
       socket.send(JSON.stringify({ type: 'sample', sample: ctx.health.history().at(-1) ?? null, memory: r.memory, connections: r.connections, health: r.health, handles: r.handles, storage: r.storage }));
     };
     // The UI's storage banner should not wait for the next sample: push when the state changes.

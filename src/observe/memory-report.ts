@@ -1,4 +1,6 @@
 /** Builds the /debug/memory document from the process, the health monitor and the registry. */
+import fs from 'node:fs';
+import v8 from 'node:v8';
 import type { KeelContext } from '../context.ts';
 import { storageOfContext } from '../store/db.ts';
 
@@ -29,8 +31,57 @@ export function budgetReport(ctx: KeelContext) {
   return { worst_case_mb: mb(runtime + ctx.observe.budgetTotalBytes()), by_subsystem: by, notes };
 }
 
+/** RSS split as the kernel counts it (Linux; null elsewhere). */
+export function readProcessRss(): { rss: number; anon: number; file: number } | null {
+  let status: string;
+  try {
+    status = fs.readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return null;
+  }
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  const rss = kb('VmRSS');
+  if (!rss) return null;
+  // Shared memory (RssShmem) is file-like: mapped, not private to Keel.
+  return { rss, anon: kb('RssAnon'), file: kb('RssFile') + kb('RssShmem') };
+}
+
+const CODE_SPACES = new Set(['code_space', 'code_large_object_space']);
+
+/**
+ * Where RSS sits, in bytes; the parts add up to `rss`:
+ * - heap: the main thread's V8 heap (physical pages, without code);
+ * - code: machine code V8 compiled (its code spaces);
+ * - array_buffers: Buffer and ArrayBuffer contents (PTY output, socket frames);
+ * - workers: the V8 heaps of worker threads (terminal mirrors, documents), the sum of `parts`;
+ * - binaries: pages mapped from files (Node's executable, shared libraries, native addons): shared
+ *   and clean, the kernel can drop them and read them again;
+ * - other: the rest of the private memory: malloc (V8's compiler zones, SQLite, libuv, Node's own
+ *   structures), thread stacks, and memory freed but not yet returned to the system.
+ */
+export function memoryBreakdown(parts: Record<string, number> = {}) {
+  const proc = readProcessRss();
+  const mu = process.memoryUsage();
+  let heap = 0;
+  let code = 0;
+  for (const sp of v8.getHeapSpaceStatistics()) {
+    if (CODE_SPACES.has(sp.space_name)) code += sp.physical_space_size;
+    else heap += sp.physical_space_size;
+  }
+  const rss = proc?.rss ?? mu.rss;
+  const binaries = proc?.file ?? 0;
+  const anon = proc ? proc.anon : rss;
+  // Every registered part is a worker isolate's heap (terminal mirrors, the document worker).
+  const workers = Object.values(parts).reduce((n, b) => n + b, 0);
+  const arrayBuffers = mu.arrayBuffers;
+  // Clamped: pages V8 committed but the kernel has not made resident yet can make the sum overshoot.
+  const other = Math.max(0, anon - heap - code - arrayBuffers - workers);
+  return { rss, heap, code, array_buffers: arrayBuffers, workers, binaries, other };
+}
+
 export function memoryReport(ctx: KeelContext) {
   const m = ctx.health.readMemory();
+  const b = memoryBreakdown(ctx.observe.memoryParts());
   const connections: Record<string, number> = {};
   for (const c of ctx.observe.connections()) {
     connections[c.name] = c.count();
@@ -49,6 +100,15 @@ export function memoryReport(ctx: KeelContext) {
       rss_mb: mb(m.rss),
       external_mb: mb(m.external),
       array_buffers_mb: mb(m.arrayBuffers),
+      breakdown: {
+        rss_mb: mb(b.rss),
+        heap_mb: mb(b.heap),
+        code_mb: mb(b.code),
+        array_buffers_mb: mb(b.array_buffers),
+        workers_mb: mb(b.workers),
+        binaries_mb: mb(b.binaries),
+        other_mb: mb(b.other),
+      },
     },
     connections,
     handles: resources.length,

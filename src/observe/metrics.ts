@@ -1,6 +1,7 @@
 /** /metrics: Prometheus text with Node's default metrics and Keel's own gauges, read at scrape time. */
 import client from 'prom-client';
 import type { KeelContext } from '../context.ts';
+import { memoryBreakdown } from './memory-report.ts';
 import { storageOfContext } from '../store/db.ts';
 
 export function createMetrics(ctx: KeelContext): client.Registry {
@@ -44,6 +45,17 @@ export function createMetrics(ctx: KeelContext): client.Registry {
       for (const [name, stats] of Object.entries(ctx.observe.subsystems())) {
         for (const [stat, v] of Object.entries(stats)) if (typeof v === 'number') this.set({ subsystem: name, stat }, v);
       }
+    },
+  });
+  new client.Gauge({
+    name: 'keel_memory_bytes',
+    help: 'Where RSS sits (parts add up to RSS; see /debug/memory memory.breakdown): heap, code, array_buffers, workers, binaries, other',
+    labelNames: ['part'],
+    registers: [registry],
+    async collect() {
+      await ctx.observe.refreshMemoryParts();
+      const { rss: _rss, ...parts } = memoryBreakdown(ctx.observe.memoryParts());
+      for (const [part, bytes] of Object.entries(parts)) this.set({ part }, bytes);
     },
   });
   new client.Gauge({

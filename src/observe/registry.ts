@@ -11,8 +11,17 @@ export interface ConnectionStat {
   max: number;
 }
 
+/** Memory a subsystem holds outside the main V8 heap that the process cannot see by itself (worker isolates). */
+export interface MemoryPart {
+  /** Bytes, as of the last refresh. */
+  read(): number;
+  /** Updates what `read` returns (e.g. asks each worker for its heap statistics). */
+  refresh?(): Promise<void>;
+}
+
 export class ObserveRegistry {
   readonly #connections = new Map<string, ConnectionStat>();
+  readonly #memoryParts = new Map<string, MemoryPart>();
   readonly #subsystems = new Map<string, () => Record<string, number | string | boolean>>();
   readonly #budgets = new Map<string, { bytes: number; note: string }>();
 
@@ -34,6 +43,22 @@ export class ObserveRegistry {
   /** Worst-case bytes a subsystem may hold, computed from its limits; `note` says how. */
   addBudget(name: string, bytes: number, note: string): void {
     this.#budgets.set(name, { bytes, note });
+  }
+
+  /** A worker isolate's heap, counted in /debug/memory `memory.breakdown.workers` (terminal mirrors, the document worker). */
+  addMemoryPart(name: string, part: MemoryPart): void {
+    this.#memoryParts.set(name, part);
+  }
+
+  memoryParts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, p] of this.#memoryParts) out[name] = p.read();
+    return out;
+  }
+
+  /** Refreshes every part (bounded by the caller's request; a part that fails keeps its last value). */
+  async refreshMemoryParts(): Promise<void> {
+    await Promise.allSettled([...this.#memoryParts.values()].map((p) => p.refresh?.()));
   }
 
   connections(): ConnectionStat[] {

@@ -14,6 +14,8 @@ import type { DirectLimits, IceServer, MakePeer } from '../tunnel/direct.ts';
 import { HostTunnel } from './host-tunnel.ts';
 import type { LocalTarget } from './local-http.ts';
 import type { HostIdentity, RelayStore } from './store.ts';
+import { relayUrls } from './urls.ts';
+export { relayUrls };
 
 export interface ConnectorOptions {
   /** One relay, or several that share Redis: the host moves to the next when one fails. */
@@ -36,13 +38,6 @@ export interface ConnectorOptions {
 }
 
 /** The relay URLs in --relay (comma-separated). Pairing links name the first. */
-export function relayUrls(option: string): string[] {
-  return option
-    .split(',')
-    .map((u) => u.trim())
-    .filter(Boolean);
-}
-
 export type ConnectorState = 'connecting' | 'registered' | 'waiting' | 'closed';
 
 export function relaySocketUrl(relayUrl: string, path: string): string {

@@ -13,7 +13,7 @@ import QRCode from 'qrcode';
 import type { KeelOptions } from '../config/options.ts';
 import { openDatabase } from '../store/db.ts';
 import { EXIT_USAGE, parseCommand } from '../relay/cli-options.ts';
-import { relayUrls } from './connector.ts';
+import { relayUrls } from './urls.ts';
 import { createPairingLink } from './routes.ts';
 import { RelayStore, restrictDatabaseFiles, type Pairing } from './store.ts';
 

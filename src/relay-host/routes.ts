@@ -9,14 +9,12 @@
  *   DELETE /api/relay/pairings/:id    204; 404 pairing_not_found — open tunnels of that pairing close at once
  */
 import type { FastifyInstance } from 'fastify';
-import QRCode from 'qrcode';
 import type { KeelContext } from '../context.ts';
 import { toDisposable } from '../core/lifecycle.ts';
 import { sendError } from '../http/errors.ts';
 import { pairingUrl } from '../tunnel/pairing-link.ts';
-import { DEFAULT_DIRECT_LIMITS, parseIceServers } from '../tunnel/direct.ts';
-import { RelayConnector, relayUrls } from './connector.ts';
-import { weriftPeers } from './direct-host.ts';
+import type { RelayConnector } from './connector.ts';
+import { relayUrls } from './urls.ts';
 import { PairingLimitError, RelayStore, restrictDatabaseFiles } from './store.ts';
 
 declare module '../context.ts' {
@@ -33,6 +31,8 @@ export async function createPairingLink(store: RelayStore, relayUrl: string, nam
   const p = store.create(name, now);
   const link = pairingUrl(relayUrl, { hostId: identity.hostId, pairingId: p.id, secret: p.secret });
   const { secret: _secret, ...pairing } = p;
+  // Loaded here, not at start: only pairing needs a QR code (qrcode and pngjs are ~2 MB of RSS).
+  const { default: QRCode } = await import('qrcode');
   return { pairing, link, qr_svg: await QRCode.toString(link, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' }) };
 }
 
@@ -45,29 +45,37 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
 
   let port: number | undefined;
   const urls = relayUrls(o.relay);
-  const iceServers = parseIceServers(
-    o.relayIceServers.map((urls) => ({ urls })),
-    4,
-  );
-  if (iceServers.length !== o.relayIceServers.length) ctx.log.warn({ given: o.relayIceServers }, 'relay: --relay-ice-servers takes stun:/turn: URLs; the others are ignored');
-  const connector = urls.length
-    ? new RelayConnector({
-        relayUrls: urls,
-        identity,
-        store,
-        log: ctx.log,
-        now: () => ctx.clock.now(),
-        local: () => (port ? { port, token: ctx.auth.token } : undefined),
-        reconnectMaxMs: o.relayReconnectMaxMs,
-        maxTunnels: o.relayHostMaxTunnels,
-        maxStreamsPerTunnel: o.relayMaxStreamsPerTunnel,
-        streamWindowBytes: o.relayStreamWindowBytes,
-        handshakeTimeoutMs: o.relayHandshakeTimeoutMs,
-        pingMs: o.relayPingMs,
-        maxFrameBytes: o.relayMaxFrameBytes,
-        direct: o.relayDirect ? { makePeer: weriftPeers({ addresses: o.relayDirectAddresses }), iceServers } : undefined,
-      })
+  // The connector (tunnels, the handshake, the mux, the direct path) is loaded only with --relay.
+  const relayModules = urls.length
+    ? await Promise.all([import('./connector.ts'), import('../tunnel/direct.ts'), import('./direct-host.ts')])
     : undefined;
+  let directBudget = 0;
+  let connector: RelayConnector | undefined;
+  if (relayModules) {
+    const [{ RelayConnector }, { DEFAULT_DIRECT_LIMITS, parseIceServers }, { weriftPeers }] = relayModules;
+    const iceServers = parseIceServers(
+      o.relayIceServers.map((urls) => ({ urls })),
+      4,
+    );
+    if (iceServers.length !== o.relayIceServers.length) ctx.log.warn({ given: o.relayIceServers }, 'relay: --relay-ice-servers takes stun:/turn: URLs; the others are ignored');
+    directBudget = DEFAULT_DIRECT_LIMITS.maxBufferedBytes;
+    connector = new RelayConnector({
+      relayUrls: urls,
+      identity,
+      store,
+      log: ctx.log,
+      now: () => ctx.clock.now(),
+      local: () => (port ? { port, token: ctx.auth.token } : undefined),
+      reconnectMaxMs: o.relayReconnectMaxMs,
+      maxTunnels: o.relayHostMaxTunnels,
+      maxStreamsPerTunnel: o.relayMaxStreamsPerTunnel,
+      streamWindowBytes: o.relayStreamWindowBytes,
+      handshakeTimeoutMs: o.relayHandshakeTimeoutMs,
+      pingMs: o.relayPingMs,
+      maxFrameBytes: o.relayMaxFrameBytes,
+      direct: o.relayDirect ? { makePeer: weriftPeers({ addresses: o.relayDirectAddresses }), iceServers } : undefined,
+    });
+  }
   ctx.services.relayHost = { store, connector };
   if (connector) {
     ctx.owner.add(toDisposable(() => connector.close()));
@@ -80,7 +88,7 @@ export async function registerRelayHost(app: FastifyInstance, ctx: KeelContext):
     // Each tunnel holds at most its stream windows (browser → host) and one local message per stream (host → browser).
     ctx.observe.addBudget('relay', o.relayHostMaxTunnels * o.relayMaxStreamsPerTunnel * (o.relayStreamWindowBytes + 64 * 1024), 'relay tunnels × streams per tunnel × (stream window + 64 KiB)');
     // A direct path: its data channel's send buffer, what the path layer keeps (unacknowledged, held early: ≤ 4 tunnel windows of the relay's default), and werift's own state (measured ~1 MB RSS per open peer connection; 2 MiB allowed).
-    if (o.relayDirect) ctx.observe.addBudget('relay_direct', o.relayHostMaxTunnels * (DEFAULT_DIRECT_LIMITS.maxBufferedBytes + 4 * 256 * 1024 + 2 * 1024 * 1024), 'relay tunnels × (data channel buffer 4 MiB + path layer 1 MiB + werift ~2 MiB)');
+    if (o.relayDirect) ctx.observe.addBudget('relay_direct', o.relayHostMaxTunnels * (directBudget + 4 * 256 * 1024 + 2 * 1024 * 1024), 'relay tunnels × (data channel buffer 4 MiB + path layer 1 MiB + werift ~2 MiB)');
   }
   ctx.observe.addSubsystem('relay_host', () => {
     const s = connector?.status();

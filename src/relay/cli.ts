@@ -5,6 +5,7 @@
  *   keel relay --port 8443 --host 0.0.0.0 --tls-cert cert.pem --tls-key key.pem
  */
 import { tuneRuntime } from '../app.ts';
+import { relaunchWithRuntimeFlags } from '../launch.ts';
 import { budgetReport } from '../observe/memory-report.ts';
 import { parseCommand } from './cli-options.ts';
 import { createRelayServer } from './server.ts';
@@ -16,6 +17,7 @@ export async function relayMain(argv: string[]): Promise<void> {
     groups: ['server', 'http', 'health', 'relay'],
     argv,
   });
+  relaunchWithRuntimeFlags(options, process.argv[1]!, process.argv.slice(2));
   tuneRuntime(options);
   let relay: Awaited<ReturnType<typeof createRelayServer>>;
   try {

@@ -64,7 +64,8 @@ export class TerminalManager extends DisposableBase {
     this.sessionLimiter = connectionLimiter(ctx, 'terminal_sessions', o.maxTerminalSessions, '--max-terminal-sessions');
     this.viewerLimiter = connectionLimiter(ctx, 'terminal_viewers', o.maxTerminalViewers, '--max-terminal-viewers');
     this.readOnlyViewerLimiter = connectionLimiter(ctx, 'terminal_read_only_viewers', readOnlyCap(o.maxReadOnlyTerminalViewers, o.maxTerminalViewers), '--max-read-only-terminal-viewers');
-    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers, { fastForward: o.terminalMirrorFastForward }));
+    this.#pool = this.register(new MirrorPool(o.terminalMirrorWorkers, { fastForward: o.terminalMirrorFastForward, idleStopMs: o.terminalMirrorWorkerIdleMs }));
+    ctx.observe.addMemoryPart('workers', this.#pool);
     this.tabs = new TabStore(ctx.db, o.maxTerminalSessions);
     this.shares = this.register(new ShareLinks(ctx.db, ctx.auth, ctx.clock, { defaultTtlMs: o.terminalShareTtlMs, maxTtlMs: o.terminalShareMaxTtlMs, maxLinks: o.maxTerminalShareLinks }));
 
@@ -276,6 +277,8 @@ export class TerminalManager extends DisposableBase {
       pending_input_bytes: pendingInput,
       input_refused_bytes: refusedInput,
       mirror_workers: this.#pool.workers,
+      mirror_workers_started: this.#pool.workersStarted,
+      mirror_workers_stopped: this.#pool.workersStopped,
       mirror_failures: this.#pool.failures,
       mirror_degraded_sessions: degraded,
       closed_total: this.#closedTotal,

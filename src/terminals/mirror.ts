@@ -25,6 +25,13 @@ export const MIRROR_BYTES_PER_CELL = 12;
  */
 const MIRROR_WORKER_YOUNG_GEN_MB = 4;
 
+/**
+ * The worker's script: the TypeScript source next to this file, or the bundle's `mirror-worker.js`
+ * when running from dist/ (scripts/build-server.js names that entry so; every chunk sits in one
+ * directory).
+ */
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './mirror-worker.ts' : './mirror-worker.js', import.meta.url);
+
 /** Output quiet for this long: held plain text is posted, so an idle mirror is up to date. */
 export const MIRROR_QUIET_MS = 20;
 /** Held text is posted after this long even while output continues (a steady trickle never goes quiet). */
@@ -45,6 +52,8 @@ class MirrorWorker {
   readonly worker: Worker;
   readonly mirrors = new Map<string, Mirror>();
   readonly pending = new Map<number, Pending>();
+  /** Armed while the worker hosts no mirror: stops it after the pool's idle grace. */
+  idleTimer: ReturnType<typeof setTimeout> | undefined;
   #dead = false;
   readonly #onDead: (w: MirrorWorker) => void;
   readonly #onMirrorFailed: (error: string) => void;
@@ -52,7 +61,7 @@ class MirrorWorker {
   constructor(onDead: (w: MirrorWorker) => void, onMirrorFailed: (error: string) => void) {
     this.#onDead = onDead;
     this.#onMirrorFailed = onMirrorFailed;
-    this.worker = new Worker(new URL('./mirror-worker.ts', import.meta.url), { resourceLimits: { maxYoungGenerationSizeMb: MIRROR_WORKER_YOUNG_GEN_MB } });
+    this.worker = new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: MIRROR_WORKER_YOUNG_GEN_MB } });
     // A mirror worker must never keep the process alive on its own: sessions own the lifetime.
     this.worker.unref();
     this.worker.on('message', (m: FromWorker) => this.#onMessage(m));
@@ -88,6 +97,7 @@ class MirrorWorker {
   #die(err: Error): void {
     if (this.#dead) return;
     this.#dead = true;
+    clearTimeout(this.idleTimer);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.#onDead(this);
@@ -95,9 +105,10 @@ class MirrorWorker {
     this.mirrors.clear();
   }
 
-  terminate(): Promise<number> {
+  terminate(reason = 'mirror pool closed'): Promise<number> {
     this.#dead = true;
-    for (const p of this.pending.values()) p.reject(new Error('mirror pool closed'));
+    clearTimeout(this.idleTimer);
+    for (const p of this.pending.values()) p.reject(new Error(reason));
     this.pending.clear();
     return this.worker.terminate();
   }
@@ -118,13 +129,26 @@ export interface MirrorEvents {
 export interface MirrorPoolOptions {
   /** Skip output that provably cannot show (fast-forward.ts); off: the mirrors parse every byte. */
   fastForward?: boolean;
+  /**
+   * A worker left without mirrors is stopped after this long (a worker is a V8 isolate: ~10 MB of
+   * RSS that no terminal needs); the next terminal starts one again. Default
+   * MIRROR_WORKER_IDLE_STOP_MS; 0 stops it at once.
+   */
+  idleStopMs?: number;
 }
+
+/** Default grace before a worker without mirrors stops (option --terminal-mirror-worker-idle-ms). */
+export const MIRROR_WORKER_IDLE_STOP_MS = 10_000;
 
 export class MirrorPool implements Disposable {
   readonly #size: number;
+  readonly #idleStopMs: number;
   #workers: MirrorWorker[] = [];
   #nextReq = 1;
   #disposed = false;
+  /** Workers started and stopped for idleness since the pool started. */
+  workersStarted = 0;
+  workersStopped = 0;
   /** Output bytes the mirrors skipped (fast-forward), since the pool started. */
   skippedBytes = 0;
   /** Mirrors rebuilt after xterm threw on them, since the pool started. */
@@ -134,16 +158,33 @@ export class MirrorPool implements Disposable {
   constructor(size: number, opts: MirrorPoolOptions = {}) {
     this.#size = Math.max(1, size);
     this.fastForward = opts.fastForward !== false;
+    this.#idleStopMs = Math.max(0, opts.idleStopMs ?? MIRROR_WORKER_IDLE_STOP_MS);
   }
 
   get workers(): number {
     return this.#workers.length;
   }
 
+  #heapBytes = 0;
+  /** The workers' V8 heaps (physical bytes) as of the last `refresh()`: a part of RSS in /debug/memory. */
+  read(): number {
+    return this.#workers.length ? this.#heapBytes : 0;
+  }
+
+  /** Asks each worker for its heap statistics (Node >= 22.16; older ones report 0). */
+  async refresh(): Promise<void> {
+    const stats = await Promise.allSettled(
+      this.#workers.map((w) => (typeof w.worker.getHeapStatistics === 'function' ? w.worker.getHeapStatistics() : Promise.resolve({ total_physical_size: 0 }))),
+    );
+    this.#heapBytes = stats.reduce((n, r) => n + (r.status === 'fulfilled' ? r.value.total_physical_size : 0), 0);
+  }
+
   /** `backlogBound`: the session's bound on the mirror's backlog (it pauses the PTY over it); held plain text is bounded by half of it. */
   open(id: string, cols: number, rows: number, scrollback: number, backlogBound: number, events: MirrorEvents): Mirror {
     if (this.#disposed) throw new Error('mirror pool is closed');
     const w = this.#pick();
+    clearTimeout(w.idleTimer);
+    w.idleTimer = undefined;
     const m = new Mirror(this, w, id, cols, rows, scrollback, backlogBound, events);
     w.mirrors.set(id, m);
     w.post({ t: 'open', id, cols, rows, scrollback });
@@ -160,11 +201,26 @@ export class MirrorPool implements Disposable {
         () => this.failures++,
       );
       this.#workers.push(w);
+      this.workersStarted++;
       return w;
     }
     return this.#workers.reduce((a, b) => (b.mirrors.size < a.mirrors.size ? b : a));
   }
 
+  /** A mirror of `w` closed: a worker left empty stops after the grace, unless a terminal opens on it first. */
+  released(w: MirrorWorker): void {
+    if (this.#disposed || w.isDead || w.mirrors.size > 0 || w.idleTimer) return;
+    const stop = () => {
+      w.idleTimer = undefined;
+      if (this.#disposed || w.isDead || w.mirrors.size > 0) return;
+      this.#workers = this.#workers.filter((x) => x !== w);
+      this.workersStopped++;
+      void w.terminate('mirror worker stopped (idle)');
+    };
+    // unref: an idle worker's countdown must not keep a closing process alive; dispose clears it.
+    w.idleTimer = setTimeout(stop, this.#idleStopMs);
+    w.idleTimer.unref();
+  }
   request<T>(w: MirrorWorker, build: (req: number) => ToWorker): Promise<T> {
     if (w.isDead) return Promise.reject(new Error('mirror worker is gone'));
     const req = this.#nextReq++;
@@ -331,5 +387,6 @@ export class Mirror implements Disposable {
     this.#backlog = 0;
     this.#worker.mirrors.delete(this.id);
     this.#worker.post({ t: 'close', id: this.id });
+    this.#pool.released(this.#worker);
   }
 }

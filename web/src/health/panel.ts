@@ -7,7 +7,7 @@ import { formatAgo, formatMb, h, setText } from '../dom.ts';
 import { DisposableStore, interval, type Disposable } from '../lifecycle.ts';
 import type { FeedSnapshot, HealthFeed } from './feed.ts';
 import { MemoryPlot } from './plot.ts';
-import { connectionKinds, humanize, type MemoryReport } from './types.ts';
+import { BREAKDOWN_PARTS, connectionKinds, humanize, type MemoryReport } from './types.ts';
 
 /** Cleanups listed on the page (the server keeps its own bounded number). */
 const SHOWN_CLEANUPS = 12;
@@ -34,6 +34,7 @@ export class HealthPanel implements Disposable {
   readonly #uptime = h('div', { class: 'stat-value' }, '–');
   readonly #conns = h('div', { class: 'meters', 'data-testid': 'connections' });
   readonly #budget = h('div', { class: 'budget', 'data-testid': 'budget' });
+  readonly #breakdown = h('div', { class: 'budget', 'data-testid': 'rss-breakdown' });
   readonly #audit = h('ol', { class: 'audit', 'data-testid': 'cleanups' });
   readonly #auditTotal = h('span', { class: 'muted small' });
   readonly #subsystems = h('div', { class: 'kv', 'data-testid': 'subsystems' });
@@ -67,6 +68,7 @@ export class HealthPanel implements Disposable {
           ),
         ),
         h('section', { class: 'card card-plot wide' }, h('h2', {}, 'Memory over time'), this.#plot.element),
+        h('section', { class: 'card' }, h('h2', {}, 'Where RSS sits'), this.#breakdown),
         h('section', { class: 'card' }, h('h2', {}, 'Connections'), this.#conns),
         h('section', { class: 'card' }, h('h2', {}, 'Budget (worst case)'), this.#budget),
         h('section', { class: 'card' }, h('h2', {}, 'Recent cleanups ', this.#auditTotal), this.#audit),
@@ -106,6 +108,7 @@ export class HealthPanel implements Disposable {
     if (r.uptime_s !== undefined) setText(this.#uptime, formatUptime(r.uptime_s));
     this.#renderState(r);
     this.#renderConnections(r);
+    this.#renderBreakdown(r);
     this.#renderBudget(r);
     this.#renderAudit(r);
     this.#renderSubsystems(r);
@@ -149,6 +152,28 @@ export class HealthPanel implements Disposable {
       );
     });
     this.#conns.replaceChildren(...(rows.length ? rows : [h('div', { class: 'muted' }, 'No connection counters.')]));
+  }
+
+  #renderBreakdown(r: MemoryReport): void {
+    const b = r.memory.breakdown;
+    if (!b) return;
+    const total = Math.max(1, b.rss_mb);
+    this.#breakdown.replaceChildren(
+      h('div', { class: 'meter-head' }, h('span', {}, 'RSS'), h('span', { class: 'num' }, formatMb(b.rss_mb))),
+      h(
+        'div',
+        { class: 'budget-list' },
+        ...BREAKDOWN_PARTS.map(([key, label, hint]) =>
+          h(
+            'div',
+            { class: 'budget-row', title: hint, 'data-part': key },
+            h('span', { class: 'budget-name' }, label),
+            h('span', { class: 'budget-bar' }, h('span', { style: `width:${Math.min(100, (b[key] / total) * 100).toFixed(1)}%` })),
+            h('span', { class: 'num' }, formatMb(b[key])),
+          ),
+        ),
+      ),
+    );
   }
 
   #renderBudget(r: MemoryReport): void {

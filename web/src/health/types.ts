@@ -11,13 +11,35 @@ export interface HealthSample {
   state: HealthState;
 }
 
+/** Where RSS sits: the parts add up to `rss_mb` (src/observe/memory-report.ts). */
+export interface MemoryBreakdown {
+  rss_mb: number;
+  heap_mb: number;
+  code_mb: number;
+  array_buffers_mb: number;
+  workers_mb: number;
+  binaries_mb: number;
+  other_mb: number;
+}
+
 export interface MemoryNumbers {
   rss_mb: number;
   heap_alloc_mb: number;
   heap_total_mb?: number;
   external_mb: number;
   array_buffers_mb?: number;
+  breakdown?: MemoryBreakdown;
 }
+
+/** The breakdown's parts in display order, with what each one is. */
+export const BREAKDOWN_PARTS: [keyof MemoryBreakdown, string, string][] = [
+  ['heap_mb', 'JS heap', "The main thread's V8 heap: JavaScript objects, strings, bytecode"],
+  ['code_mb', 'JIT code', 'Machine code V8 compiled from JavaScript'],
+  ['array_buffers_mb', 'buffers', 'Buffer and ArrayBuffer contents: PTY output, socket frames'],
+  ['workers_mb', 'workers', 'V8 heaps of worker threads (terminal mirrors; stopped when no terminal is open)'],
+  ['binaries_mb', 'binaries', "Node's executable, shared libraries and native addons, mapped from disk (shared, and the kernel can drop them)"],
+  ['other_mb', 'other', 'malloc (compiler zones, SQLite, Node), thread stacks, memory freed but not yet returned'],
+];
 
 export interface HealthInfo {
   state: HealthState;

@@ -1,2 +1,0 @@
-const http = require('node:http');
-setInterval(()=>{},1000)
