@@ -220,6 +220,9 @@ export class TerminalConnection implements Disposable {
     if (code === 1006 && !this.#opened) message = 'Cannot reach the terminal.';
     // A refused upgrade (404 gone, 401, 503 limit) reaches the page as 1006 without a reason: ask why.
     if (code === 1006 && this.#sink.probe) {
+      // Not live while we ask: through a relay the probe can wait for the tunnel, and a tab that
+      // still said "live" would take keys that reach no socket.
+      this.#setStatus({ state: 'reconnecting', message });
       let p: ProbeResult = {};
       try {
         p = await this.#sink.probe();
