@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { randomBytes, utf8 } from './bytes.ts';
 import { TunnelClose } from './errors.ts';
 import { importPairingSecret } from './handshake.ts';
-import { SecureChannel } from './secure-channel.ts';
+import { MAX_EARLY_FRAMES, SecureChannel } from './secure-channel.ts';
 import { pipe, type Tap } from './test-pipe.ts';
 
 const HOST = 'h'.repeat(22);
@@ -46,6 +46,33 @@ describe('secure channel', () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(hc.got, Array.from({ length: 50 }, (_, i) => `c${i}`));
     assert.deepEqual(cc.got, Array.from({ length: 50 }, (_, i) => `h${i}`));
+  });
+
+  it('keeps frames for a listener not yet attached, up to MAX_EARLY_FRAMES; past it the channel closes with 4004', async () => {
+    const { client, accepted } = await connectPair();
+    const c = await client;
+    const { channel: h } = await accepted;
+    c.send(utf8.encode('confirm'));
+    await h.confirmed;
+    // Within the bound: delivered in order once the listener comes.
+    for (let i = 0; i < 10; i++) h.send(utf8.encode(`e${i}`));
+    await new Promise((r) => setTimeout(r, 50));
+    const got: string[] = [];
+    c.onmessage = (m) => got.push(new TextDecoder().decode(m));
+    c.flushEarly();
+    assert.deepEqual(got, Array.from({ length: 10 }, (_, i) => `e${i}`));
+
+    // A second channel whose listener never comes: the peer cannot make it keep frames for ever.
+    const second = await connectPair();
+    const c2 = await second.client;
+    const { channel: h2 } = await second.accepted;
+    const closed = new Promise<{ code: number; reason: string }>((resolve) => (c2.onclose = (code, reason) => resolve({ code, reason })));
+    c2.send(utf8.encode('confirm'));
+    await h2.confirmed;
+    for (let i = 0; i <= MAX_EARLY_FRAMES; i++) h2.send(utf8.encode(`x${i}`));
+    const { code, reason } = await closed;
+    assert.equal(code, TunnelClose.protocol);
+    assert.match(reason, /before this end was listening/);
   });
 
   it('fails the handshake with a wrong secret, and for another host id (the prologue binds it)', async () => {

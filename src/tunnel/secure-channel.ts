@@ -19,6 +19,13 @@ export interface FrameTransport {
 }
 
 const HEADER_BYTES = 9;
+/**
+ * Frames kept for a listener that is not attached yet (the peer may speak first). The wait is one
+ * turn of the event loop in practice and the peer's send credit bounds it too; past this the peer
+ * is not following the protocol and the channel is closed.
+ */
+export const MAX_EARLY_FRAMES = 4096;
+export const MAX_EARLY_BYTES = 4 * 1024 * 1024;
 const subtle = globalThis.crypto.subtle;
 
 export class SecureChannel {
@@ -38,6 +45,7 @@ export class SecureChannel {
   #failing = false;
   /** Frames that arrived before the caller set onmessage (the peer may speak first). */
   #early: Uint8Array[] | undefined = [];
+  #earlyBytes = 0;
   #confirmed = false;
   #onConfirmed: (() => void) | undefined;
   /** Resolves when the first frame from the peer has verified: key confirmation (docs/relay.md). */
@@ -198,7 +206,15 @@ export class SecureChannel {
       if (this.#early?.length) for (const e of this.#early.splice(0)) this.onmessage(e);
       this.#early = undefined;
       this.onmessage(p);
-    } else this.#early?.push(p);
+    } else if (this.#early) {
+      this.#earlyBytes += p.length;
+      if (this.#early.length >= MAX_EARLY_FRAMES || this.#earlyBytes > MAX_EARLY_BYTES) {
+        this.#early = [];
+        this.#fail(new TunnelError('protocol', `The peer sent more than ${MAX_EARLY_FRAMES} frames or ${MAX_EARLY_BYTES} bytes before this end was listening. Closed.`));
+        return;
+      }
+      this.#early.push(p);
+    }
   }
 
   /** Delivers frames that arrived before onmessage was set. */
