@@ -108,6 +108,22 @@ describe('UI shell and health panel', () => {
       await waitFor(async () => /^\d+(\.\d)? MB$/.test((await phone.page.locator('[data-testid="rss"]').textContent()) ?? ''), 'RSS on the phone');
       await waitFor(async () => (await phone.page.locator('polyline.series-rss').getAttribute('points'))?.includes(' '), 'the plot on the phone');
       assert.equal(await hasHorizontalScroll(phone.page), false, 'no horizontal scroll at 390 px');
+      // Every page's link fits in the phone's top bar: none squeezed out of sight by the buttons beside them
+      // (the Terminals page adds the Agent button).
+      for (const route of ['#/terminals', '#/health']) {
+      await phone.page.goto(k.url + '/' + route);
+      await phone.page.locator('.nav-item').first().waitFor();
+      const navVisible = await phone.page.evaluate(() => {
+        const bar = document.querySelector('.topbar')!.getBoundingClientRect();
+        return [...document.querySelectorAll<HTMLElement>('.nav-item')].map((a) => {
+          const r = a.getBoundingClientRect();
+          const nav = a.closest('.nav')!.getBoundingClientRect();
+          return { nav: a.dataset.nav, visible: r.width > 0 && r.left >= bar.left && r.right <= Math.min(bar.right, nav.right) + 0.5 };
+        });
+      });
+      assert.deepEqual(navVisible.map((n) => n.nav), ['terminals', 'health', 'chat', 'docs']);
+      assert.deepEqual(navVisible.filter((n) => !n.visible), [], `every nav link visible on the phone (${route})`);
+      }
       await screenshot(phone.page, 'health-phone');
       assert.deepEqual(phone.errors, []);
       await phone.context.close();
