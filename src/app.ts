@@ -18,7 +18,7 @@ import { closeAllWebSockets } from './http/ws.ts';
 import { registerUi } from './http/ui.ts';
 import { AuditLog } from './observe/audit-log.ts';
 import { registerDebugRoutes } from './observe/debug-routes.ts';
-import { HealthMonitor, type MemoryReading } from './observe/health-monitor.ts';
+import { HealthMonitor, healthMonitorSettings, type MemoryReading } from './observe/health-monitor.ts';
 import { registerLive } from './observe/live.ts';
 import { budgetReport, recordBaselineRss } from './observe/memory-report.ts';
 import { ObserveRegistry } from './observe/registry.ts';
@@ -84,12 +84,7 @@ export async function createKeel(options: KeelOptions, deps: KeelDeps = {}): Pro
 
   const health = owner.add(
     new HealthMonitor({
-      sampleMs: options.healthSampleMs,
-      historySamples: options.healthHistorySamples,
-      logMs: options.healthLogMs,
-      warnMb: options.memoryWarnMb,
-      criticalMb: options.memoryCriticalMb,
-      trimCooldownMs: options.trimCooldownMs,
+      ...healthMonitorSettings(options),
       clock,
       readMemory: deps.readMemory,
       connectionCount: () => observe.connections().reduce((n, c) => (c.name === 'http_connections' ? n : n + c.count()), 0),

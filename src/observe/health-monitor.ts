@@ -10,6 +10,7 @@ import { OverloadedError } from '../core/errors.ts';
 import { DisposableBase, toDisposable, type Disposable } from '../core/lifecycle.ts';
 import { RingBuffer } from '../core/ring-buffer.ts';
 import type { AuditLog } from './audit-log.ts';
+import type { KeelOptions } from '../config/options.ts';
 
 export type HealthState = 'ok' | 'warning' | 'critical';
 
@@ -52,6 +53,11 @@ export interface HealthMonitorOptions {
 
 const MB = 1024 * 1024;
 const round = (n: number) => Math.round(n * 10) / 10;
+
+/** The monitor's thresholds and cadence from Keel's options (the same for `keel` and `keel relay`). */
+export function healthMonitorSettings(o: Pick<KeelOptions, 'healthSampleMs' | 'healthHistorySamples' | 'healthLogMs' | 'memoryWarnMb' | 'memoryCriticalMb' | 'trimCooldownMs'>) {
+  return { sampleMs: o.healthSampleMs, historySamples: o.healthHistorySamples, logMs: o.healthLogMs, warnMb: o.memoryWarnMb, criticalMb: o.memoryCriticalMb, trimCooldownMs: o.trimCooldownMs };
+}
 
 export class HealthMonitor extends DisposableBase {
   readonly #o: HealthMonitorOptions;

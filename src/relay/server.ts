@@ -24,7 +24,7 @@ import { WEB_DIST } from '../http/ui.ts';
 import { closeAllWebSockets } from '../http/ws.ts';
 import { AuditLog } from '../observe/audit-log.ts';
 import { registerDebugRoutes } from '../observe/debug-routes.ts';
-import { HealthMonitor } from '../observe/health-monitor.ts';
+import { HealthMonitor, healthMonitorSettings } from '../observe/health-monitor.ts';
 import { recordBaselineRss } from '../observe/memory-report.ts';
 import { ObserveRegistry } from '../observe/registry.ts';
 import { TunnelClose } from '../tunnel/errors.ts';
@@ -57,12 +57,7 @@ export async function createRelayServer(options: KeelOptions, deps: RelayServerD
   const observe = new ObserveRegistry();
   const health = owner.add(
     new HealthMonitor({
-      sampleMs: options.healthSampleMs,
-      historySamples: options.healthHistorySamples,
-      logMs: options.healthLogMs,
-      warnMb: options.memoryWarnMb,
-      criticalMb: options.memoryCriticalMb,
-      trimCooldownMs: options.trimCooldownMs,
+      ...healthMonitorSettings(options),
       clock,
       connectionCount: () => relay.hostCount + relay.tunnelCount,
       log,

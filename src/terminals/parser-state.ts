@@ -5,6 +5,7 @@
  * EscapeSequenceParser internals (state, collected prefix and intermediates, parameters, and the
  * OSC/DCS payload its handlers kept), guarded by snapshot.test.ts.
  */
+import { S } from './vt500-table.ts';
 
 function need(obj: any, path: string): any {
   let v = obj;
@@ -15,23 +16,8 @@ function need(obj: any, path: string): any {
   return v;
 }
 
-/** xterm's parser states (common/parser/Constants.ts ParserState). */
-const PS = {
-  GROUND: 0,
-  ESCAPE: 1,
-  ESCAPE_INTERMEDIATE: 2,
-  CSI_ENTRY: 3,
-  CSI_PARAM: 4,
-  CSI_INTERMEDIATE: 5,
-  CSI_IGNORE: 6,
-  SOS_PM_APC_STRING: 7,
-  OSC_STRING: 8,
-  DCS_ENTRY: 9,
-  DCS_PARAM: 10,
-  DCS_IGNORE: 11,
-  DCS_INTERMEDIATE: 12,
-  DCS_PASSTHROUGH: 13,
-} as const;
+/** xterm's parser states (common/parser/Constants.ts ParserState): one table, shared with the fast-forward scanner. */
+const PS = S;
 
 /**
  * The bytes that put a parser in GROUND into the state `parser` (xterm's EscapeSequenceParser) is
