@@ -43,6 +43,14 @@ export class MirrorHost {
   readonly #create: (cols: number, rows: number, scrollback: number) => HeadlessTerminal;
   /** Mirrors rebuilt after an exception, since the host started. */
   failures = 0;
+  /**
+   * xterm's decode buffer, shared by every mirror of this host. Each terminal has its own
+   * (`InputHandler._parseBuffer`: 16 KiB at creation, grown to the largest write up to 512 KiB and
+   * never shrunk), so each session that once parsed a held window of output kept half a megabyte,
+   * and an idle one 16 KiB. It is only read during a parse, and parsing here is synchronous and one
+   * mirror at a time, so one buffer serves them all.
+   */
+  #parseBuffer: Uint32Array = new Uint32Array(PARSE_BUFFER_START);
 
   constructor(post: (m: FromWorker) => void, opts: MirrorHostOptions = {}) {
     this.#post = post;
@@ -62,7 +70,7 @@ export class MirrorHost {
   handle(m: ToWorker): void {
     if (m.t === 'open') {
       this.#mirrors.get(m.id)?.term.dispose();
-      this.#mirrors.set(m.id, { term: this.#create(m.cols, m.rows, m.scrollback), scrollback: m.scrollback, cols: m.cols, rows: m.rows });
+      this.#mirrors.set(m.id, { term: this.#adopt(this.#create(m.cols, m.rows, m.scrollback)), scrollback: m.scrollback, cols: m.cols, rows: m.rows });
       return;
     }
     const e = this.#mirrors.get(m.id);
@@ -73,7 +81,7 @@ export class MirrorHost {
     }
     switch (m.t) {
       case 'data':
-        this.#guarded(m.id, e, 'output', () => writeSync(e.term, m.data));
+        this.#guarded(m.id, e, 'output', () => this.#write(e.term, m.data));
         this.#post({ t: 'parsed', id: m.id, bytes: m.data.byteLength, lines: e.term.buffer.normal.length });
         return;
       case 'resize':
@@ -152,24 +160,55 @@ export class MirrorHost {
     } catch {
       // Broken beyond disposing: dropped.
     }
-    let term = this.#create(cols, rows, e.scrollback);
+    let term = this.#adopt(this.#create(cols, rows, e.scrollback));
     try {
-      if (restore) writeSync(term, restore);
+      if (restore) this.#write(term, restore);
       if (cols !== e.cols || rows !== e.rows) {
         term.resize(e.cols, e.rows);
         if (this.#workarounds) repairAfterResize(term);
       }
     } catch {
       term.dispose();
-      term = this.#create(e.cols, e.rows, e.scrollback);
+      term = this.#adopt(this.#create(e.cols, e.rows, e.scrollback));
     }
     e.term = term;
     const message = err instanceof Error ? err.message : String(err);
     this.#post({ t: 'failed', id, error: `xterm threw during ${what}: ${message}` });
   }
+
+  /** Drops the terminal's own decode buffer: between parses it holds the empty one (see #parseBuffer). */
+  #adopt(term: HeadlessTerminal): HeadlessTerminal {
+    const ih = inputHandler(term);
+    if (ih) ih._parseBuffer = NO_PARSE_BUFFER;
+    return term;
+  }
+
+  /** Parses `data` now (see the module comment for why not `term.write`), in the shared decode buffer. */
+  #write(term: HeadlessTerminal, data: Uint8Array | string): void {
+    const core = (term as unknown as { _core: { writeSync(d: Uint8Array | string): void } })._core;
+    const ih = inputHandler(term);
+    if (!ih) return core.writeSync(data);
+    ih._parseBuffer = this.#parseBuffer;
+    try {
+      core.writeSync(data);
+    } finally {
+      // xterm replaces a buffer too small for the write (up to its bound): the larger one is kept.
+      this.#parseBuffer = ih._parseBuffer;
+      ih._parseBuffer = NO_PARSE_BUFFER;
+    }
+  }
 }
 
-/** Parses `data` now (see the module comment for why not `term.write`). */
-function writeSync(term: HeadlessTerminal, data: Uint8Array | string): void {
-  (term as unknown as { _core: { writeSync(d: Uint8Array | string): void } })._core.writeSync(data);
+/** xterm's initial decode buffer length (InputHandler). */
+const PARSE_BUFFER_START = 4096;
+/**
+ * What a terminal holds between parses. Empty: should anything parse outside #write, xterm finds
+ * it too small and allocates its own, as it would have anyway.
+ */
+const NO_PARSE_BUFFER = new Uint32Array(0);
+
+/** xterm's input handler, if this xterm version still has the field the shared buffer relies on. */
+function inputHandler(term: HeadlessTerminal): { _parseBuffer: Uint32Array } | undefined {
+  const ih = (term as unknown as { _core?: { _inputHandler?: { _parseBuffer?: unknown } } })._core?._inputHandler;
+  return ih && ih._parseBuffer instanceof Uint32Array ? (ih as { _parseBuffer: Uint32Array }) : undefined;
 }
