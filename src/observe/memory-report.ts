@@ -59,9 +59,8 @@ const CODE_SPACES = new Set(['code_space', 'code_large_object_space']);
  * - other: the rest of the private memory: malloc (V8's compiler zones, SQLite, libuv, Node's own
  *   structures), thread stacks, and memory freed but not yet returned to the system.
  */
-export function memoryBreakdown(parts: Record<string, number> = {}) {
+export function memoryBreakdown(parts: Record<string, number> = {}, mu: Pick<NodeJS.MemoryUsage, 'rss' | 'arrayBuffers'> = process.memoryUsage()) {
   const proc = readProcessRss();
-  const mu = process.memoryUsage();
   let heap = 0;
   let code = 0;
   for (const sp of v8.getHeapSpaceStatistics()) {
@@ -81,7 +80,8 @@ export function memoryBreakdown(parts: Record<string, number> = {}) {
 
 export function memoryReport(ctx: KeelContext) {
   const m = ctx.health.readMemory();
-  const b = memoryBreakdown(ctx.observe.memoryParts());
+  // One process.memoryUsage() per report: it walks the heap's spaces and reads RSS each time.
+  const b = memoryBreakdown(ctx.observe.memoryParts(), m);
   const connections: Record<string, number> = {};
   for (const c of ctx.observe.connections()) {
     connections[c.name] = c.count();

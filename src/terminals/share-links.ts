@@ -80,8 +80,11 @@ export class ShareLinks extends DisposableBase {
     this.register(toDisposable(() => this.#expiryTimer?.dispose()));
   }
 
+  // Prepared once: /debug/memory and /metrics read the count on every scrape.
+  #countStmt: ReturnType<Database['prepare']> | undefined;
   get count(): number {
-    return Number((this.#db.prepare('SELECT COUNT(*) AS n FROM terminal_share_links').get() as { n: number }).n);
+    this.#countStmt ??= this.#db.prepare('SELECT COUNT(*) AS n FROM terminal_share_links');
+    return Number((this.#countStmt.get() as { n: number }).n);
   }
   get attachedLinks(): number {
     return this.#holders.size;
