@@ -24,7 +24,7 @@ const MB = 1024 * 1024;
 const KB = 1024;
 const RUNS = Number(process.env.MEMORY_BENCH_RUNS ?? 3);
 const FLOOD_BYTES = 50_000_000;
-const CHURN_CYCLES = 300;
+const CHURN_CYCLES = Number(process.env.MEMORY_BENCH_CHURN_CYCLES ?? 300);
 const IDLE_SESSIONS = 200;
 // The slope is taken over the second half: below ~1,000 subscribers it is dominated by one-time
 // growth steps of the allocator (measured: 29 KB/subscriber at 250 → 500, 12–14 KB above 1,000).
@@ -157,13 +157,18 @@ async function churn(rows: BenchRow[], notes: string[]): Promise<void> {
     // not growth; the churn figure is what 300 more cycles add on top of it.
     await cycle();
     await sleep(30_000);
-    const warm = (await sampleRss(k.pid)).rss;
+    const warmParts = await sampleRss(k.pid);
+    const warm = warmParts.rss;
+    const warmBreakdown = (await k.get('/debug/memory')).memory.breakdown;
     const t0 = performance.now();
     for (let i = 0; i < CHURN_CYCLES; i++) await cycle();
     const secs = (performance.now() - t0) / 1000;
     const closedAt = performance.now();
     await sleep(Math.max(0, closedAt + 30_000 - performance.now()));
-    const after = (await sampleRss(k.pid, 3)).rss;
+    const afterParts = await sampleRss(k.pid, 3);
+    const after = afterParts.rss;
+    const afterBreakdown = (await k.get('/debug/memory')).memory.breakdown;
+    notes.push(`churn, warm rest → after: anon ${fmt(warmParts.anon)} → ${fmt(afterParts.anon)} MB, file ${fmt(warmParts.file)} → ${fmt(afterParts.file)} MB; breakdown ${JSON.stringify(warmBreakdown)} → ${JSON.stringify(afterBreakdown)}`);
     rows.push(row(`(d) ${CHURN_CYCLES} create/attach/prompt/close cycles, 30 s after: above warm rest (after one cycle)`, (after - warm) / MB, 'MB', { op: '<=', limit: 2 }));
     rows.push(row(`(d) the same, above cold rest (before any terminal)`, (after - rest) / MB, 'MB'));
     notes.push(`churn: ${CHURN_CYCLES} cycles in ${secs.toFixed(1)} s; cold rest ${fmt(rest)} MB, warm rest (one cycle, 30 s) ${fmt(warm)} MB, after ${fmt(after)} MB`);

@@ -201,8 +201,11 @@ export function hasHorizontalScroll(page: Page): Promise<boolean> {
 
 /** Opens a new terminal tab (the empty page's button or the + button), waits for its shell prompt; resolves to its id. */
 export async function newTerminal(page: Page): Promise<string> {
-  const before = (await tabs(page)).length;
   const empty = page.locator('.empty .btn-primary');
+  // The page lists the server's terminals after it loads: count only once it has (the empty state or
+  // a tab shows), or tabs a slow page adds later make the count miss (seen under load in CI).
+  await waitFor(async () => (await empty.isVisible()) || (await tabs(page)).length > 0, 'the terminal list to load');
+  const before = (await tabs(page)).length;
   if (await empty.isVisible()) await empty.click();
   else await page.locator('[data-testid="new-terminal"]').click();
   await waitFor(async () => (await tabs(page)).length === before + 1, 'a new tab');
