@@ -124,11 +124,12 @@ describe('npm start runs the built server', () => {
   });
 
   it('rebuilds a stale build before running it', async () => {
-    const probe = path.join(ROOT, 'src/launch.ts');
-    const st = fs.statSync(probe);
+    // A new source file: what an edit (or a git checkout) leaves. (Touching a real file and setting
+    // its mtime back is not exact: utimes takes seconds as a double, and the millisecond the build id
+    // reads could come back one lower.)
+    const probe = path.join(ROOT, 'src/zz-dist-test-probe.ts');
     const before = buildId();
-    // A newer source: what an edit (or a git checkout) leaves.
-    fs.utimesSync(probe, st.atime, new Date(Date.now() + 5_000));
+    fs.writeFileSync(probe, 'export {};\n');
     const stale = buildId();
     try {
       assert.notEqual(stale, before);
@@ -139,7 +140,7 @@ describe('npm start runs the built server', () => {
       assert.ok(cmdline(k.proc.pid!).includes(path.join(DIST, stale, 'cli.js')), cmdline(k.proc.pid!).join(' '));
       await k.stop();
     } finally {
-      fs.utimesSync(probe, st.atime, st.mtime);
+      fs.rmSync(probe, { force: true });
       fs.rmSync(path.join(DIST, stale), { recursive: true, force: true });
     }
     assert.equal(buildId(), before);

@@ -59,9 +59,18 @@ describe('terminal tabs in the browser', () => {
       await waitForLine(page, 'hi');
       // What the user sees: xterm's rendered rows in the DOM, not only the buffer.
       await waitFor(async () => (await renderedRows(page)).some((r) => r.trim() === 'hi'), '"hi" in the rendered rows');
-      await typeInTerminal(page, "printf '\\033[1;32mgreen\\033[0m \\033[44m blue \\033[0m done\\n'; ls --color=always /\n");
+      await typeInTerminal(page, "printf '\\033[1;32mgreen\\033[0m \\033[44m blue \\033[0m done\\n'; ls --color=always /; echo LS-DONE\n");
       await waitForLine(page, 'green  blue  done');
-      const beforeText = await screen(page);
+      // The whole output and the next prompt, not only its first line: under load the rest can still
+      // be arriving when the first line shows, and the reloaded screen would then have more.
+      await waitForLine(page, 'LS-DONE');
+      let beforeText = '';
+      await waitFor(async () => {
+        const a = await screen(page);
+        await new Promise((r) => setTimeout(r, 300));
+        beforeText = await screen(page);
+        return a === beforeText && /[$#] $/.test(beforeText.trimEnd() + ' ');
+      }, 'the screen to settle at the prompt');
       assert.match(await renderedClass(page, 'green'), /xterm-fg-(2|10)\b/, 'ANSI colours are rendered');
       await screenshot(page, 'terminal-desktop');
 
