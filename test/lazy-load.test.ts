@@ -12,6 +12,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request, tmpDir } from './helpers.ts';
+import { workerThreads } from './threads.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -76,19 +77,6 @@ async function startChild(args: string[] = []): Promise<Child> {
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** Worker threads of process `pid` (Node names their threads "WorkerThread"). */
-function workerThreads(pid: number): number {
-  let n = 0;
-  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === 'WorkerThread') n++;
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return n;
 }
 
 function which(loaded: string[]): string[] {

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import * as Y from 'yjs';
 import { DocEngine } from './doc-engine.ts';
 import { CONTENT_NAME } from './schema.ts';
 import { concurrentInserts } from './test-attacks.ts';
+import { waitUntil, workerThreads } from '../../test/threads.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -25,27 +25,6 @@ function peerEdit(base: Uint8Array, text: string): Uint8Array {
   return Y.encodeStateAsUpdate(d, sv);
 }
 
-/** Threads of this process that are worker threads (Node names them "WorkerThread"). */
-function workerThreads(): number {
-  let n = 0;
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    try {
-      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread') n++;
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return n;
-}
-
-async function waitFor(pred: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('documents: the document worker lives only while documents are used (issue 12)', () => {
   it('starts on the first request, stops after the grace once the last document is dropped, and starts again', async () => {
     const base = workerThreads();
@@ -61,13 +40,13 @@ describe('documents: the document worker lives only while documents are used (is
       assert.equal(await e.text('a'), 'one');
       assert.deepEqual([e.running, e.idleStops], [1, 0]);
       e.drop('a');
-      await waitFor(() => e.running === 0, 'the idle worker to stop');
-      await waitFor(() => workerThreads() === base, 'the worker thread to exit');
+      await waitUntil(() => e.running === 0, 'the idle worker to stop');
+      await waitUntil(() => workerThreads() === base, 'the worker thread to exit');
       assert.deepEqual([e.idleStops, e.read()], [1, 0]);
       // A request without a loaded document (an export) starts one, which stops again after it.
       assert.equal(await e.textOf(state('stored')), 'stored');
       assert.deepEqual([e.running, e.starts], [1, 2]);
-      await waitFor(() => e.running === 0, 'the worker to stop after an export');
+      await waitUntil(() => e.running === 0, 'the worker to stop after an export');
       assert.equal(e.idleStops, 2);
       await e.load('b', state('two'), 0);
       assert.equal(await e.text('b'), 'two');

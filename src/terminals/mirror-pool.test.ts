@@ -4,32 +4,11 @@
  * pool and by the process's threads (Node names a worker's thread "WorkerThread").
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { afterEach, describe, it } from 'node:test';
 import { MirrorPool, type MirrorEvents } from './mirror.ts';
+import { waitUntil, workerThreads } from '../../test/threads.ts';
 
 const events: MirrorEvents = { onDrain() {}, onFailed() {}, onDegraded() {} };
-
-/** Threads of this process that are worker threads. */
-function workerThreads(): number {
-  let n = 0;
-  for (const t of fs.readdirSync('/proc/self/task')) {
-    try {
-      if (fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'WorkerThread') n++;
-    } catch {
-      // The thread ended between the listing and the read.
-    }
-  }
-  return n;
-}
-
-async function waitFor(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe('terminals: mirror workers start with the first terminal and stop after the last', () => {
   let pool: MirrorPool | undefined;
@@ -50,9 +29,9 @@ describe('terminals: mirror workers start with the first terminal and stop after
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(pool.workers, 1, 'a worker that still hosts a mirror is kept');
     b.dispose();
-    await waitFor(() => pool!.workers === 0, 'the idle worker to stop');
+    await waitUntil(() => pool!.workers === 0, 'the idle worker to stop');
     assert.equal(pool.workersStopped, 1);
-    await waitFor(() => workerThreads() === base, 'the worker thread to exit');
+    await waitUntil(() => workerThreads() === base, 'the worker thread to exit');
 
     const c = pool.open('c', 80, 24, 100, 1 << 20, events);
     c.write(Buffer.from('again\r\n'));
@@ -83,7 +62,7 @@ describe('terminals: mirror workers start with the first terminal and stop after
     await pool.refresh();
     assert.ok(pool.read() > 1024 * 1024, `worker heap ${pool.read()} B`);
     a.dispose();
-    await waitFor(() => pool!.workers === 0, 'the idle worker to stop');
+    await waitUntil(() => pool!.workers === 0, 'the idle worker to stop');
     assert.equal(pool.read(), 0);
   });
 });
