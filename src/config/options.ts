@@ -680,6 +680,15 @@ export const optionSpecs = {
     help: 'Documents held in memory at once (the others live only in SQLite).',
     atLimit: 'The least recently used document without editors is stored and unloaded; if every loaded document has editors, opening another answers 503 {"error":"too_many_documents"} (close 1013 after the upgrade).',
   }),
+  maxDocPendingUpdateBytes: int({
+    group: 'documents',
+    default: 16 * MiB,
+    min: 64 * KiB,
+    max: 4096 * MiB,
+    unit: 'bytes',
+    help: 'Bytes of client updates waiting for the document worker at once, all documents together. They wait while the worker applies an expensive update or restarts.',
+    atLimit: 'A further update is refused (control message "refused"/server_busy; it stays in the client\'s document and a later reconnect offers it again); the socket stays open and the document is unchanged.',
+  }),
   maxDocBytes: int({
     group: 'documents',
     default: 1 * MiB,

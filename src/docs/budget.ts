@@ -14,9 +14,9 @@ export function docWorkerHeapMb(maxLoadedDocs: number, maxDocBytes: number): num
   return Math.ceil((maxLoadedDocs * maxDocBytes * DOC_MEMORY_FACTOR) / (1024 * 1024)) + 64;
 }
 
-export type DocsBudgetOptions = Pick<KeelOptions, 'maxLoadedDocs' | 'maxDocBytes' | 'maxDocConnections' | 'docSendBufferBytes' | 'docPreJoinMaxBytes' | 'maxWsFrameBytes'>;
+export type DocsBudgetOptions = Pick<KeelOptions, 'maxLoadedDocs' | 'maxDocBytes' | 'maxDocConnections' | 'docSendBufferBytes' | 'docPreJoinMaxBytes' | 'maxWsFrameBytes' | 'maxDocPendingUpdateBytes'>;
 
 /** Worst-case bytes from the limits (see the note registered with it in routes.ts). */
 export function docsBudgetBytes(o: DocsBudgetOptions): number {
-  return o.maxLoadedDocs * o.maxDocBytes * (DOC_MEMORY_FACTOR + RECOVERY_FACTOR) + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes);
+  return o.maxLoadedDocs * o.maxDocBytes * (DOC_MEMORY_FACTOR + RECOVERY_FACTOR) + o.maxDocConnections * (o.docSendBufferBytes + o.docPreJoinMaxBytes + o.maxWsFrameBytes) + o.maxDocPendingUpdateBytes;
 }

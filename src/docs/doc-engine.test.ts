@@ -67,6 +67,25 @@ describe('documents: the document worker', () => {
     return { e, lost };
   };
 
+  it('updates waiting for the worker are bounded in bytes (--max-doc-pending-update-bytes): past it one is refused as server_busy, and the bound frees as answers come', async () => {
+    const base = state('bounded');
+    const edits = Array.from({ length: 20 }, (_, i) => peerEdit(base, `edit ${i} `.padEnd(200, '.')));
+    const size = edits[0]!.byteLength;
+    const e = new DocEngine({ applyCpuMs: 1_000, maxDocBytes: 1 << 20, maxUpdateStructs: 65_536, heapMb: 64, maxPendingApplyBytes: size * 3, log, onLost() {} });
+    engines.push(e);
+    await e.load('a', base, 0);
+    // Sent in one go, before the worker answers any: the first three wait, the others are refused at once.
+    const answers = await Promise.all(edits.map((u) => e.apply('a', u, false)));
+    const busy = answers.filter((a) => !a.applied && a.reason === 'server_busy');
+    assert.equal(answers.filter((a) => a.applied).length, 3, JSON.stringify(answers.map((a) => a.applied || a.reason)));
+    assert.equal(busy.length, edits.length - 3);
+    assert.match((busy[0] as { message: string }).message, /busy/);
+    // Every answer came back: nothing waits, so the next edit is taken again.
+    const later = await e.apply('a', peerEdit(base, 'after'), false);
+    assert.equal(later.applied, true);
+    assert.ok((await e.text('a')).includes('after'));
+  });
+
   it('applies, encodes and reads text in order, off the main thread', async () => {
     const { e } = engine(1_000);
     const base = state('ab');

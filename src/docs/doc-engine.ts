@@ -29,7 +29,10 @@ import type { Logger } from 'pino';
 import type { Disposable } from '../core/lifecycle.ts';
 import type { ApplyReply, FromWorker, ToWorker } from './doc-messages.ts';
 
-export type ApplyAnswer = ApplyReply | { applied: false; reason: 'too_expensive'; message: string };
+/** --max-doc-pending-update-bytes' default. */
+export const DEFAULT_MAX_PENDING_APPLY_BYTES = 16 * 1024 * 1024;
+
+export type ApplyAnswer = ApplyReply | { applied: false; reason: 'too_expensive' | 'server_busy'; message: string };
 
 export interface DocEngineOptions {
   applyCpuMs: number;
@@ -37,6 +40,8 @@ export interface DocEngineOptions {
   maxUpdateStructs: number;
   /** Old-generation heap of the worker, MB. */
   heapMb: number;
+  /** Bytes of client updates waiting for the worker at once (--max-doc-pending-update-bytes); past it one is refused as server_busy. */
+  maxPendingApplyBytes?: number;
   /** The worker is stopped after this long without a loaded document or a request (--doc-worker-idle-ms); 0 at once. */
   idleStopMs?: number;
   log: Logger;
@@ -90,6 +95,7 @@ export class DocEngine implements Disposable {
   #ready = false;
   /** Sent and not yet answered, oldest first (the worker answers in order). */
   #inflight: Request[] = [];
+  #pendingApplyBytes = 0;
   readonly #recovery = new Map<string, Recovery>();
   #nextReq = 1;
   /** When the worker last answered (or got work while idle): the oldest request has run since then. */
@@ -156,7 +162,19 @@ export class DocEngine implements Disposable {
   }
 
   async apply(room: string, update: Uint8Array, lockedOut: boolean): Promise<ApplyAnswer> {
-    const a = (await this.#request({ t: 'apply', room, update, lockedOut, maxDocBytes: this.#o.maxDocBytes, maxStructs: this.#o.maxUpdateStructs })) as ApplyAnswer;
+    // Bounded: a worker busy with an expensive update (or restarting) must not let every editor's
+    // updates pile up in the main thread.
+    const max = this.#o.maxPendingApplyBytes ?? DEFAULT_MAX_PENDING_APPLY_BYTES;
+    if (this.#pendingApplyBytes > 0 && this.#pendingApplyBytes + update.byteLength > max) {
+      return { applied: false, reason: 'server_busy', message: `The document server is busy (${Math.round(this.#pendingApplyBytes / 1024)} KiB of edits waiting); your change was not applied.` };
+    }
+    this.#pendingApplyBytes += update.byteLength;
+    let a: ApplyAnswer;
+    try {
+      a = (await this.#request({ t: 'apply', room, update, lockedOut, maxDocBytes: this.#o.maxDocBytes, maxStructs: this.#o.maxUpdateStructs })) as ApplyAnswer;
+    } finally {
+      this.#pendingApplyBytes -= update.byteLength;
+    }
     const rec = this.#recovery.get(room);
     if (a.applied && rec) {
       // Never backwards (a restored worker counts on from here; the rooms compare versions to know what is stored).

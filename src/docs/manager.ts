@@ -110,6 +110,7 @@ export class DocumentManager extends DisposableBase {
       applyCpuMs: o.maxDocApplyCpuMs,
       maxDocBytes: o.maxDocBytes,
       maxUpdateStructs: o.maxDocUpdateStructs,
+      maxPendingApplyBytes: o.maxDocPendingUpdateBytes,
       heapMb: docWorkerHeapMb(o.maxLoadedDocs, o.maxDocBytes),
       idleStopMs: o.docWorkerIdleMs,
       log: this.#log,

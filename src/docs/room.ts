@@ -39,7 +39,7 @@ export type LockReason = 'acquired' | 'renewed' | 'released' | 'expired' | 'disc
 
 /** Why an update, presence entry or lock request was not applied. */
 export interface Refusal {
-  reason: 'locked' | 'lock_held' | 'document_too_large' | 'presence_too_large' | 'not_lock_holder' | 'unsupported_content' | 'too_many_structs' | 'too_expensive';
+  reason: 'locked' | 'lock_held' | 'document_too_large' | 'presence_too_large' | 'not_lock_holder' | 'unsupported_content' | 'too_many_structs' | 'too_expensive' | 'server_busy';
   message: string;
   lock?: LockJson;
 }

@@ -82,7 +82,7 @@ export async function registerDocuments(app: FastifyInstance, ctx: KeelContext):
   ctx.observe.addBudget(
     'docs',
     docsBudgetBytes(ctx.options),
-    `max loaded docs × max doc bytes × (${DOC_MEMORY_FACTOR}, the Y.Doc in the document worker vs encoded, + ${RECOVERY_FACTOR}, what the main thread keeps to restore it) + max doc connections × (send buffer + pre-join buffer + max frame)`,
+    `max loaded docs × max doc bytes × (${DOC_MEMORY_FACTOR}, the Y.Doc in the document worker vs encoded, + ${RECOVERY_FACTOR}, what the main thread keeps to restore it) + max doc connections × (send buffer + pre-join buffer + max frame) + pending update bytes`,
   );
   ctx.onShutdown(() => loaded?.shutdown());
 
